@@ -1,0 +1,28 @@
+//! The CNI protocol, as meta-cni and its bundled plugins speak it.
+//!
+//! - [`Version`]: every spec version from 0.1.0 to 1.1.0 and the rules tied to them.
+//! - [`CniResult`]: one result model, printed and parsed in any version.
+//! - [`NetConf`], [`ConfList`]: configurations, unknown keys kept.
+//! - [`Error`]: the error object and the spec's codes.
+//! - [`Plugin`] and [`skeleton`]: env + stdin in, one JSON object out.
+//! - [`invoke`] and [`chain`]: running delegate plugins and conflists as libcni does.
+
+pub mod args;
+pub mod chain;
+pub mod error;
+pub mod invoke;
+pub mod logging;
+pub mod netconf;
+pub mod request;
+pub mod result;
+pub mod skeleton;
+pub mod validate;
+pub mod version;
+
+pub use args::CniArgs;
+pub use error::{Error, ErrorCode};
+pub use netconf::{ConfList, NetConf};
+pub use request::{Command, EnvSource, ProcessEnv, Request};
+pub use result::{CniResult, Dns, Interface, IpConfig, Route};
+pub use skeleton::Plugin;
+pub use version::Version;
