@@ -1,0 +1,265 @@
+//! Link creation and attributes, each test in its own private namespace.
+
+mod common;
+
+use common::{sandbox, veth_up};
+use kernel::{
+    format_mac, BridgeRequest, BridgeVlan, MacvlanMode, MacvlanRequest, Netlink, VethRequest,
+    VxlanRequest,
+};
+
+#[test]
+fn loopback_up_down() {
+    let mut sb = sandbox();
+    let lo = sb.nl.link_by_name("lo").unwrap().unwrap();
+    assert_eq!(lo.index, 1);
+    assert!(!lo.up);
+    assert_eq!(lo.kind, None);
+    sb.nl.set_link_up(lo.index).unwrap();
+    assert!(sb.nl.link_by_index(1).unwrap().unwrap().up);
+    sb.nl.set_link_down(lo.index).unwrap();
+    assert!(!sb.nl.link_by_index(1).unwrap().unwrap().up);
+    assert!(sb.nl.link_by_name("nope0").unwrap().is_none());
+    assert!(sb.nl.link_by_index(4242).unwrap().is_none());
+    let names: Vec<_> = sb.nl.links().unwrap().into_iter().map(|l| l.name).collect();
+    assert_eq!(names, ["lo"]);
+}
+
+#[test]
+fn veth_peer_created_in_other_namespace() {
+    let mut host = sandbox();
+    let pod = sandbox();
+    let mut pod_nl = Netlink::in_netns(&pod.ns).unwrap();
+    let mac = [0x02, 0, 0, 0, 0, 0x01];
+    let peer_mac = [0x02, 0, 0, 0, 0, 0x02];
+    let req = VethRequest {
+        name: "vethhost0".into(),
+        peer_name: "eth0".into(),
+        peer_netns: Some(&pod.ns),
+        mtu: Some(1400),
+        mac: Some(mac),
+        peer_mac: Some(peer_mac),
+    };
+    host.nl.create_veth(&req).unwrap();
+
+    let h = host.nl.link_by_name("vethhost0").unwrap().unwrap();
+    assert_eq!(h.kind.as_deref(), Some("veth"));
+    assert_eq!(h.mtu, 1400);
+    assert_eq!(h.mac, Some(mac));
+    assert_eq!(h.mac_string().unwrap(), "02:00:00:00:00:01");
+    assert!(host.nl.link_by_name("eth0").unwrap().is_none());
+
+    let p = pod_nl.link_by_name("eth0").unwrap().unwrap();
+    assert_eq!(p.kind.as_deref(), Some("veth"));
+    assert_eq!(p.mtu, 1400);
+    assert_eq!(p.mac, Some(peer_mac));
+    assert!(pod_nl.link_by_name("vethhost0").unwrap().is_none());
+
+    // Creating it again: EEXIST, and the message names the link.
+    let err = host.nl.create_veth(&req).unwrap_err();
+    assert!(err.is_exists(), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("create veth vethhost0 (peer eth0)"), "{msg}");
+    assert!(msg.contains("File exists"), "{msg}");
+}
+
+#[test]
+fn link_attribute_changes() {
+    let mut sb = sandbox();
+    let idx = veth_up(&mut sb.nl, "va", "vb");
+    sb.nl.set_mtu(idx, 1280).unwrap();
+    sb.nl
+        .set_mac(idx, [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee])
+        .unwrap();
+    sb.nl.set_promisc(idx, true).unwrap();
+    let l = sb.nl.link_by_index(idx).unwrap().unwrap();
+    assert_eq!(l.mtu, 1280);
+    assert_eq!(format_mac(&l.mac.unwrap()), "02:aa:bb:cc:dd:ee");
+    assert!(l.promisc);
+    sb.nl.set_promisc(idx, false).unwrap();
+    assert!(!sb.nl.link_by_index(idx).unwrap().unwrap().promisc);
+
+    sb.nl.set_link_down(idx).unwrap();
+    sb.nl.rename(idx, "renamed0").unwrap();
+    assert_eq!(sb.nl.link_by_index(idx).unwrap().unwrap().name, "renamed0");
+
+    // Moving to another namespace.
+    let other = sandbox();
+    sb.nl.set_netns(idx, &other.ns).unwrap();
+    assert!(sb.nl.link_by_name("renamed0").unwrap().is_none());
+    let mut other_nl = Netlink::in_netns(&other.ns).unwrap();
+    assert!(other_nl.link_by_name("renamed0").unwrap().is_some());
+
+    let err = sb.nl.set_mtu(9999, 1500).unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(err.to_string().contains("set link 9999 mtu 1500"), "{err}");
+}
+
+#[test]
+fn bridge_ports_and_hairpin() {
+    let mut sb = sandbox();
+    sb.nl
+        .create_bridge(&BridgeRequest {
+            name: "br0".into(),
+            mtu: Some(1450),
+            ..Default::default()
+        })
+        .unwrap();
+    let br = sb.nl.link_by_name("br0").unwrap().unwrap();
+    assert_eq!(br.kind.as_deref(), Some("bridge"));
+    assert_eq!(br.mtu, 1450);
+    sb.nl.set_link_up(br.index).unwrap();
+
+    let port = veth_up(&mut sb.nl, "port0", "port0p");
+    sb.nl.set_master(port, br.index).unwrap();
+    assert_eq!(
+        sb.nl.link_by_index(port).unwrap().unwrap().master,
+        Some(br.index)
+    );
+
+    assert_eq!(sb.nl.port_hairpin(port).unwrap(), Some(false));
+    sb.nl.set_port_hairpin(port, true).unwrap();
+    assert_eq!(sb.nl.port_hairpin(port).unwrap(), Some(true));
+    sb.nl.set_port_hairpin(port, false).unwrap();
+    assert_eq!(sb.nl.port_hairpin(port).unwrap(), Some(false));
+
+    sb.nl.set_nomaster(port).unwrap();
+    assert_eq!(sb.nl.link_by_index(port).unwrap().unwrap().master, None);
+    assert_eq!(sb.nl.port_hairpin(port).unwrap(), None);
+    let err = sb.nl.set_port_hairpin(port, true).unwrap_err();
+    assert!(err.to_string().contains("hairpin"), "{err}");
+}
+
+/// Needs CONFIG_BRIDGE_VLAN_FILTERING; kernels without it answer
+/// EOPNOTSUPP to vlan_filtering, and the test then checks only that.
+#[test]
+fn bridge_vlan_filtering() {
+    let mut sb = sandbox();
+    let created = sb.nl.create_bridge(&BridgeRequest {
+        name: "brv".into(),
+        vlan_filtering: true,
+        vlan_default_pvid: Some(1),
+        ..Default::default()
+    });
+    if let Err(err) = &created {
+        if err.errno() == Some(95) {
+            eprintln!("skipping bridge VLAN checks: kernel lacks bridge VLAN filtering ({err})");
+            return;
+        }
+    }
+    created.unwrap();
+    let br = sb.nl.link_by_name("brv").unwrap().unwrap().index;
+    let port = veth_up(&mut sb.nl, "vport0", "vport0p");
+    sb.nl.set_master(port, br).unwrap();
+
+    // Default PVID 1 is on the port; add VLAN 100 as PVID/untagged.
+    let vlans = sb.nl.bridge_vlans(port).unwrap();
+    assert!(vlans.iter().any(|v| v.vid == 1 && v.pvid), "{vlans:?}");
+    let v100 = BridgeVlan {
+        vid: 100,
+        pvid: true,
+        untagged: true,
+    };
+    sb.nl.add_bridge_vlan(port, v100, false).unwrap();
+    let vlans = sb.nl.bridge_vlans(port).unwrap();
+    assert!(vlans.contains(&v100), "{vlans:?}");
+    let v200 = BridgeVlan {
+        vid: 200,
+        pvid: false,
+        untagged: false,
+    };
+    sb.nl.add_bridge_vlan(br, v200, true).unwrap();
+    assert!(sb.nl.bridge_vlans(br).unwrap().contains(&v200));
+    sb.nl.del_bridge_vlan(port, 100, false).unwrap();
+    assert!(!sb
+        .nl
+        .bridge_vlans(port)
+        .unwrap()
+        .iter()
+        .any(|v| v.vid == 100));
+}
+
+#[test]
+fn macvlan_on_veth_parent() {
+    let mut sb = sandbox();
+    let parent = veth_up(&mut sb.nl, "mvparent", "mvparentp");
+    sb.nl
+        .create_macvlan(&MacvlanRequest {
+            name: "mv0".into(),
+            parent_index: parent,
+            mode: MacvlanMode::Bridge,
+            netns: None,
+            mtu: Some(1400),
+            mac: Some([0x02, 1, 2, 3, 4, 5]),
+        })
+        .unwrap();
+    let mv = sb.nl.link_by_name("mv0").unwrap().unwrap();
+    assert_eq!(mv.kind.as_deref(), Some("macvlan"));
+    assert_eq!(mv.mtu, 1400);
+    assert_eq!(mv.mac, Some([0x02, 1, 2, 3, 4, 5]));
+
+    // Created directly in a pod namespace.
+    let pod = sandbox();
+    sb.nl
+        .create_macvlan(&MacvlanRequest {
+            name: "eth0".into(),
+            parent_index: parent,
+            mode: MacvlanMode::Private,
+            netns: Some(&pod.ns),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(sb.nl.link_by_name("eth0").unwrap().is_none());
+    let mut pod_nl = Netlink::in_netns(&pod.ns).unwrap();
+    let eth0 = pod_nl.link_by_name("eth0").unwrap().unwrap();
+    assert_eq!(eth0.kind.as_deref(), Some("macvlan"));
+}
+
+#[test]
+fn vxlan_device() {
+    let mut sb = sandbox();
+    sb.nl
+        .create_vxlan(&VxlanRequest {
+            name: "vx42".into(),
+            vni: 42,
+            local: Some("10.0.0.1".parse().unwrap()),
+            remote: Some("10.0.0.2".parse().unwrap()),
+            mtu: Some(1450),
+            ..Default::default()
+        })
+        .unwrap();
+    let vx = sb.nl.link_by_name("vx42").unwrap().unwrap();
+    assert_eq!(vx.kind.as_deref(), Some("vxlan"));
+    assert_eq!(vx.mtu, 1450);
+}
+
+#[test]
+fn del_links_batch() {
+    let mut sb = sandbox();
+    let mut indexes = Vec::new();
+    for name in ["bra", "brb", "brc"] {
+        sb.nl
+            .create_bridge(&BridgeRequest {
+                name: name.into(),
+                ..Default::default()
+            })
+            .unwrap();
+        indexes.push(sb.nl.link_by_name(name).unwrap().unwrap().index);
+    }
+    let results = sb.nl.del_links(&indexes).unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let names: Vec<_> = sb.nl.links().unwrap().into_iter().map(|l| l.name).collect();
+    assert_eq!(names, ["lo"]);
+
+    // A missing link fails on its own; the others are still deleted.
+    let a = veth_up(&mut sb.nl, "da", "dap");
+    let results = sb.nl.del_links(&[a, 7777]).unwrap();
+    assert!(results[0].is_ok());
+    let err = results[1].as_ref().unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(err.to_string().contains("delete link 7777"), "{err}");
+    assert!(sb.nl.del_links(&[]).unwrap().is_empty());
+
+    assert!(sb.nl.del_link(a).unwrap_err().is_not_found());
+}

@@ -1,0 +1,109 @@
+//! Namespace handles, guards, private and pinned namespaces.
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use kernel::{Netns, PinnedNetns, PrivateNetns};
+
+#[test]
+fn open_missing_path_is_not_found() {
+    let err = Netns::open(Path::new("/proc/self/ns/does-not-exist-xyz")).unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(err.to_string().contains("does-not-exist-xyz"), "{err}");
+}
+
+#[test]
+fn open_regular_file_is_rejected() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let err = Netns::open(file.path()).unwrap_err();
+    assert!(!err.is_not_found());
+    assert!(err.to_string().contains("not a namespace"), "{err}");
+}
+
+#[test]
+fn open_other_namespace_type_is_rejected() {
+    let err = Netns::open(Path::new("/proc/thread-self/ns/uts")).unwrap_err();
+    assert!(err.to_string().contains("not a network namespace"), "{err}");
+}
+
+#[test]
+fn private_netns_is_distinct_and_openable() {
+    let private = PrivateNetns::new().unwrap();
+    let path = private.path();
+    assert!(path.starts_with("/proc"));
+    let ns = Netns::open(&path).unwrap();
+    assert!(!ns.same_as(&Netns::current().unwrap()).unwrap());
+    assert!(ns.same_as(&private.netns().unwrap()).unwrap());
+    drop(private);
+    assert!(!path.exists(), "helper thread still alive after drop");
+}
+
+#[test]
+fn guard_restores_namespace() {
+    let before = Netns::current().unwrap();
+    let private = PrivateNetns::new().unwrap();
+    let ns = private.netns().unwrap();
+    {
+        let _guard = ns.enter().unwrap();
+        assert!(Netns::current().unwrap().same_as(&ns).unwrap());
+    }
+    assert!(Netns::current().unwrap().same_as(&before).unwrap());
+    let inside = ns.run(|| Netns::current().unwrap()).unwrap();
+    assert!(inside.same_as(&ns).unwrap());
+    assert!(Netns::current().unwrap().same_as(&before).unwrap());
+}
+
+#[test]
+fn guard_restores_namespace_after_panic() {
+    let before = Netns::current().unwrap();
+    let private = PrivateNetns::new().unwrap();
+    let ns = private.netns().unwrap();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let _guard = ns.enter().unwrap();
+        assert!(Netns::current().unwrap().same_as(&ns).unwrap());
+        panic!("deliberate panic inside the namespace");
+    }));
+    assert!(result.is_err());
+    assert!(Netns::current().unwrap().same_as(&before).unwrap());
+}
+
+fn mounted(path: &Path) -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let p = path.to_str().unwrap();
+    info.lines().any(|l| l.split(' ').nth(4) == Some(p))
+}
+
+#[test]
+fn pinned_netns_create_and_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pinned");
+    let pinned = PinnedNetns::create(&path).unwrap();
+    assert_eq!(pinned.path(), path);
+    assert!(mounted(&path));
+    let ns = pinned.netns().unwrap();
+    assert!(!ns.same_as(&Netns::current().unwrap()).unwrap());
+    // The namespace is usable through the pinned file.
+    let mut nl = kernel::Netlink::in_netns(&ns).unwrap();
+    assert!(nl.link_by_name("lo").unwrap().is_some());
+    drop(nl);
+    drop(ns);
+
+    // Creating over an existing file fails and leaves it alone.
+    let err = PinnedNetns::create(&path).unwrap_err();
+    assert!(err.is_exists(), "{err}");
+
+    pinned.remove().unwrap();
+    assert!(!mounted(&path));
+    assert!(!path.exists());
+}
+
+#[test]
+fn pinned_netns_drop_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pinned-drop");
+    drop(PinnedNetns::create(&path).unwrap());
+    assert!(!mounted(&path));
+    assert!(!path.exists());
+}
