@@ -36,6 +36,8 @@ impl ErrorCode {
     pub const INTERNAL: ErrorCode = ErrorCode(100);
     /// 101: a delegate plugin failed without a usable error object.
     pub const DELEGATE_FAILED: ErrorCode = ErrorCode(101);
+    /// 102: CHECK found the attachment not as ADD left it.
+    pub const CHECK_FAILED: ErrorCode = ErrorCode(102);
 }
 
 impl fmt::Display for ErrorCode {

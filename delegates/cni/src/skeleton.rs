@@ -316,7 +316,8 @@ mod tests {
     #[test]
     fn error_objects_snapshot() {
         let mut all = String::new();
-        let cases: &[(&str, Vec<(&str, &str)>, &str)] = &[
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+        let cases: &[Case] = &[
             ("no command", vec![], "{}"),
             ("unknown command", vec![("CNI_COMMAND", "FROB")], "{}"),
             ("bad json", ADD.to_vec(), "{nope"),
@@ -333,7 +334,7 @@ mod tests {
             ),
             (
                 "bad container id",
-                [&[("CNI_CONTAINERID", "-abc")], &ADD[..]].concat(),
+                [&[("CNI_CONTAINERID", "-abc")], ADD].concat(),
                 r#"{"cniVersion":"1.0.0","name":"n"}"#,
             ),
             (

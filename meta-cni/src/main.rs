@@ -1,0 +1,40 @@
+//! `meta-cni`: one multi-call binary for every bundled plugin.
+//!
+//! The plugin that runs is chosen by the name the binary was run as, so a link named
+//! `loopback` pointing at `meta-cni` is the loopback plugin.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use cni::Plugin;
+
+/// Every plugin linked into this binary, by the name it is run as.
+fn plugin_named(name: &str) -> Option<&'static dyn Plugin> {
+    match name {
+        "loopback" => Some(&loopback::Loopback),
+        _ => None,
+    }
+}
+
+/// The names this binary answers to.
+const NAMES: &[&str] = &["loopback"];
+
+fn main() -> ExitCode {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let name = Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match plugin_named(&name) {
+        Some(plugin) => cni::skeleton::main(plugin),
+        None => {
+            let e = cni::Error::new(
+                cni::ErrorCode::INVALID_NETWORK_CONFIG,
+                format!("meta-cni was run as {name:?}, which is not a plugin it contains"),
+                format!("link it under one of these names: {}", NAMES.join(", ")),
+            );
+            println!("{}", e.to_json(cni::Version::LATEST));
+            ExitCode::FAILURE
+        }
+    }
+}
