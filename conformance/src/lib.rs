@@ -1,0 +1,11 @@
+//! Black-box CNI conformance: drives plugin binaries exactly as a runtime does (env + stdin,
+//! stdout + exit code) and reports in the terms of `shared/CONFORMANCE.md`.
+//!
+//! The same scenario runs against our plugins (links to the multi-call `meta-cni` binary)
+//! and the reference plugins from Debian's containernetworking-plugins (`/usr/lib/cni`).
+
+pub mod plugin_set;
+pub mod run;
+
+pub use plugin_set::PluginSet;
+pub use run::{Call, Output};
