@@ -85,24 +85,7 @@ impl Netlink {
         flags: u16,
         op: &str,
     ) -> Result<Vec<RouteNetlinkMessage>> {
-        let seq = self.next_seq();
-        let buf = encode(msg, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
-        self.send(&buf, op)?;
-        let mut out = Vec::new();
-        loop {
-            for (got, reply) in self.recv(op)? {
-                if got != seq {
-                    continue;
-                }
-                match reply {
-                    Reply::Message(m) => out.push(m),
-                    Reply::Ack(None) | Reply::Done(None) => return Ok(out),
-                    Reply::Ack(Some((errno, msg))) | Reply::Done(Some((errno, msg))) => {
-                        return Err(netlink_error(op, errno, msg))
-                    }
-                }
-            }
-        }
+        self.exchange(msg, NLM_F_REQUEST | NLM_F_ACK | flags, op)
     }
 
     /// Sends a request that must succeed without a reply body.
@@ -117,8 +100,20 @@ impl Netlink {
         msg: RouteNetlinkMessage,
         op: &str,
     ) -> Result<Vec<RouteNetlinkMessage>> {
+        self.exchange(msg, NLM_F_REQUEST | NLM_F_DUMP, op)
+    }
+
+    /// Sends one message and collects the replies to it until the kernel
+    /// closes the exchange: an ACK for a request, `NLMSG_DONE` for a dump
+    /// (a positive ACK only follows DONE, so either ends it).
+    fn exchange(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        op: &str,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
         let seq = self.next_seq();
-        let buf = encode(msg, NLM_F_REQUEST | NLM_F_DUMP, seq);
+        let buf = encode(msg, flags, seq);
         self.send(&buf, op)?;
         let mut out = Vec::new();
         loop {
@@ -128,9 +123,7 @@ impl Netlink {
                 }
                 match reply {
                     Reply::Message(m) => out.push(m),
-                    Reply::Done(None) => return Ok(out),
-                    // A positive ACK only comes after DONE; nothing to wait for.
-                    Reply::Ack(None) => return Ok(out),
+                    Reply::Ack(None) | Reply::Done(None) => return Ok(out),
                     Reply::Ack(Some((errno, msg))) | Reply::Done(Some((errno, msg))) => {
                         return Err(netlink_error(op, errno, msg))
                     }
