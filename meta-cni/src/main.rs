@@ -9,15 +9,14 @@ use std::process::ExitCode;
 use cni::Plugin;
 
 /// Every plugin linked into this binary, by the name it is run as.
-fn plugin_named(name: &str) -> Option<&'static dyn Plugin> {
-    match name {
-        "loopback" => Some(&loopback::Loopback),
-        _ => None,
-    }
-}
+const PLUGINS: &[(&str, &dyn Plugin)] = &[
+    ("loopback", &loopback::Loopback),
+    ("host-local", &host_local::HostLocal),
+];
 
-/// The names this binary answers to.
-const NAMES: &[&str] = &["loopback"];
+fn plugin_named(name: &str) -> Option<&'static dyn Plugin> {
+    PLUGINS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+}
 
 fn main() -> ExitCode {
     let argv0 = std::env::args_os().next().unwrap_or_default();
@@ -31,7 +30,14 @@ fn main() -> ExitCode {
             let e = cni::Error::new(
                 cni::ErrorCode::INVALID_NETWORK_CONFIG,
                 format!("meta-cni was run as {name:?}, which is not a plugin it contains"),
-                format!("link it under one of these names: {}", NAMES.join(", ")),
+                format!(
+                    "link it under one of these names: {}",
+                    PLUGINS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             );
             println!("{}", e.to_json(cni::Version::LATEST));
             ExitCode::FAILURE
