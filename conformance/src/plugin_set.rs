@@ -45,6 +45,17 @@ impl PluginSet {
         }
     }
 
+    /// The sets a scenario runs against: those selected and present on this machine. Ours
+    /// must be present when selected, so a missing build never passes as "nothing to test".
+    pub fn under_test() -> Vec<PluginSet> {
+        let sets: Vec<PluginSet> = Self::BOTH.into_iter().filter(|s| s.available()).collect();
+        assert!(
+            sets.contains(&PluginSet::Ours) || !Self::selected().contains(&PluginSet::Ours),
+            "our plugin set is selected but not built"
+        );
+        sets
+    }
+
     /// Whether this set is selected and present on the machine.
     pub fn available(self) -> bool {
         Self::selected().contains(&self) && self.plugin("loopback").exists()

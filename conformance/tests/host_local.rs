@@ -24,15 +24,6 @@ use serde_json::{json, Value};
 const NETNS: &str = "/nonexistent/netns";
 const NET: &str = "hl-net";
 
-fn sets() -> Vec<PluginSet> {
-    let sets: Vec<PluginSet> = PluginSet::BOTH
-        .into_iter()
-        .filter(|s| s.available())
-        .collect();
-    assert!(sets.contains(&PluginSet::Ours) || !PluginSet::selected().contains(&PluginSet::Ours));
-    sets
-}
-
 /// A netconf for host-local with `ipam` (type and dataDir filled in) and extra top-level keys.
 fn netconf(data_dir: &Path, ipam: Value, extra: Value) -> String {
     let mut ipam = ipam;
@@ -108,7 +99,7 @@ fn expect_code(set: PluginSet, out: &Output, ours: u64) -> Value {
 
 #[test]
 fn statement_12_first_address_and_dual_stack() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let dir = tempfile::tempdir().unwrap();
         let result = add(set, "c1", "eth0", &v4(dir.path())).success();
         assert_eq!(
@@ -137,7 +128,7 @@ fn statement_12_first_address_and_dual_stack() {
 #[test]
 fn statement_13_data_dir_layout() {
     use std::os::unix::fs::PermissionsExt;
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let dir = tempfile::tempdir().unwrap();
         let conf = netconf(
             dir.path(),
@@ -178,7 +169,7 @@ fn statement_13_data_dir_layout() {
 
 #[test]
 fn statement_13_lock_is_honoured() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let dir = tempfile::tempdir().unwrap();
         let conf = v4(dir.path());
         add(set, "c0", "eth0", &conf).success();
@@ -205,7 +196,7 @@ fn statement_13_lock_is_honoured() {
 
 #[test]
 fn statement_14_round_robin_and_reserved_addresses() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let dir = tempfile::tempdir().unwrap();
         let conf = v4(dir.path());
         assert_eq!(add_ok(set, "a", "eth0", &conf), "10.1.2.2/24");
@@ -220,7 +211,7 @@ fn statement_14_round_robin_and_reserved_addresses() {
         std::fs::write(net_dir(dir.path()).join("last_reserved_ip.0"), "10.1.2.200").unwrap();
         assert_eq!(add_ok(set, "d", "eth0", &conf), "10.1.2.201/24", "{set:?}");
     }
-    for set in sets() {
+    for set in PluginSet::under_test() {
         // A /29 holds .0 (network), .1 (gateway), .7 (broadcast) and five usable addresses.
         let dir = tempfile::tempdir().unwrap();
         let conf = netconf(dir.path(), json!({"subnet":"10.1.2.0/29"}), json!({}));
@@ -241,7 +232,7 @@ fn statement_14_round_robin_and_reserved_addresses() {
 
 #[test]
 fn statement_15_range_bounds_routes_and_dns() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let dir = tempfile::tempdir().unwrap();
         let resolv = dir.path().join("resolv.conf");
         std::fs::write(
@@ -284,7 +275,7 @@ fn statement_15_range_bounds_routes_and_dns() {
 
 #[test]
 fn statement_15_requested_addresses() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let dir = tempfile::tempdir().unwrap();
         let ipam = json!({"ranges":[[{"subnet":"10.1.2.0/24"}]]});
         let with = |extra: Value| netconf(dir.path(), ipam.clone(), extra);
@@ -345,7 +336,7 @@ fn statement_15_requested_addresses() {
 
 #[test]
 fn statement_15_runtime_ip_ranges() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         // ipRanges come first, before the configured ranges (the reference prepends them).
         let dir = tempfile::tempdir().unwrap();
         let conf = netconf(
@@ -414,7 +405,7 @@ fn statement_16_invalid_configs() {
         ),
         ("no range", json!({}), "ipam.ranges"),
     ];
-    for set in sets() {
+    for set in PluginSet::under_test() {
         for (what, ipam, field) in cases {
             let dir = tempfile::tempdir().unwrap();
             let conf = netconf(dir.path(), ipam.clone(), json!({}));
@@ -439,7 +430,7 @@ fn statement_16_invalid_configs() {
 
 #[test]
 fn statement_17_second_add_fails_and_del_releases_only_its_pair() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let dir = tempfile::tempdir().unwrap();
         let conf = v4(dir.path());
         assert_eq!(add_ok(set, "c1", "eth0", &conf), "10.1.2.2/24");
@@ -468,7 +459,7 @@ fn statement_17_second_add_fails_and_del_releases_only_its_pair() {
 #[test]
 fn statement_18_concurrent_adds_and_dels() {
     const N: usize = 50;
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let dir = tempfile::tempdir().unwrap();
         let conf = v4(dir.path());
         let run_all = |verb: &'static str| -> Vec<Output> {
@@ -501,7 +492,7 @@ fn statement_18_concurrent_adds_and_dels() {
 
 #[test]
 fn statement_19_gc_keeps_valid_attachments() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let dir = tempfile::tempdir().unwrap();
         let conf = v4(dir.path());
         assert_eq!(add_ok(set, "keep", "eth0", &conf), "10.1.2.2/24");
@@ -533,7 +524,7 @@ fn statement_19_gc_keeps_valid_attachments() {
 
 #[test]
 fn mixed_implementations_share_one_data_dir() {
-    let available = sets();
+    let available = PluginSet::under_test();
     if available.len() < 2 {
         return;
     }

@@ -10,13 +10,6 @@ const ALL_VERSIONS: [&str; 7] = [
     "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
 ];
 
-fn sets() -> Vec<PluginSet> {
-    PluginSet::BOTH
-        .into_iter()
-        .filter(|s| s.available())
-        .collect()
-}
-
 /// Versions a set speaks: the reference 1.1.1 stops at 1.0.0.
 fn versions(set: PluginSet) -> &'static [&'static str] {
     match set {
@@ -48,7 +41,7 @@ fn ipv6_on(ns: &PrivateNetns) -> bool {
 
 #[test]
 fn statement_29_add_brings_lo_up_and_reports_it() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let ns = PrivateNetns::new().unwrap();
         assert!(!lo_is_up(&ns), "a new namespace starts with lo down");
         let r = call(set, "ADD", &ns)
@@ -79,7 +72,7 @@ fn statement_29_prev_result_passes_through_converted() {
         "routes": [{"dst": "0.0.0.0/0"}],
         "dns": {}
     });
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let ns = PrivateNetns::new().unwrap();
         for version in ["0.4.0", "1.0.0"] {
             let mut conf: Value = serde_json::from_str(&netconf(version)).unwrap();
@@ -101,7 +94,7 @@ fn statement_29_prev_result_passes_through_converted() {
 
 #[test]
 fn statement_06_result_version_matches_netconf() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let ns = PrivateNetns::new().unwrap();
         for version in versions(set) {
             let r = call(set, "ADD", &ns)
@@ -143,7 +136,7 @@ fn statement_06_result_version_matches_netconf() {
 
 #[test]
 fn statement_11_interfaces_are_indexed_and_sandboxed() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let ns = PrivateNetns::new().unwrap();
         let r = call(set, "ADD", &ns)
             .stdin(netconf("1.0.0"))
@@ -166,7 +159,7 @@ fn statement_11_interfaces_are_indexed_and_sandboxed() {
 
 #[test]
 fn statement_30_del_brings_lo_down_and_check_fails_until_add() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let ns = PrivateNetns::new().unwrap();
         let conf = netconf("1.0.0");
         call(set, "ADD", &ns).stdin(conf.clone()).run().success();
@@ -192,7 +185,7 @@ fn statement_30_del_brings_lo_down_and_check_fails_until_add() {
 
 #[test]
 fn add_into_a_missing_netns_fails_cleanly() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let out = Call::new(set, "loopback", "ADD")
             .container("ctr1", std::path::Path::new("/nonexistent/netns"), "eth0")
             .stdin(netconf("1.0.0"))

@@ -10,15 +10,6 @@ use serde_json::Value;
 
 const NETNS_NOWHERE: &str = "/nonexistent/netns";
 
-fn sets() -> Vec<PluginSet> {
-    let sets: Vec<PluginSet> = PluginSet::BOTH
-        .into_iter()
-        .filter(|s| s.available())
-        .collect();
-    assert!(sets.contains(&PluginSet::Ours) || !PluginSet::selected().contains(&PluginSet::Ours));
-    sets
-}
-
 fn netconf(version: &str) -> String {
     format!(r#"{{"cniVersion":"{version}","name":"lo-net","type":"loopback"}}"#)
 }
@@ -38,7 +29,7 @@ fn supported(v: &Value) -> Vec<String> {
 
 #[test]
 fn statement_01_version_answers_whatever_stdin_holds() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         for stdin in ["", "garbage", "{", r#"{"cniVersion":"1.0.0"}"#] {
             let out = Call::binary(&set.plugin("loopback"), "VERSION")
                 .stdin(stdin)
@@ -61,7 +52,7 @@ fn statement_01_version_answers_whatever_stdin_holds() {
 
 #[test]
 fn statement_02_unknown_version_is_code_1_naming_supported() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let e = add(set).stdin(netconf("9.9.9")).run().fails_with(1);
         let details = e["details"].as_str().unwrap_or_default();
         assert!(details.contains("9.9.9"), "{set:?}: {e}");
@@ -73,7 +64,7 @@ fn statement_02_unknown_version_is_code_1_naming_supported() {
 
 #[test]
 fn statement_03_unknown_command_and_missing_variables_are_code_4() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         // With a full environment, an unknown verb is code 4 naming it in both sets.
         let out = add(set)
             .var("CNI_COMMAND", "FROB")
@@ -99,7 +90,7 @@ fn statement_03_unknown_command_and_missing_variables_are_code_4() {
     }
     // Ours checks the verb first; the reference checks CNI_CONTAINERID first and so answers
     // a bare unknown verb with code 3 "missing containerID".
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let e = Call::binary(&set.plugin("loopback"), "FROB")
             .stdin(netconf("1.0.0"))
             .run()
@@ -113,7 +104,7 @@ fn statement_03_unknown_command_and_missing_variables_are_code_4() {
 
 #[test]
 fn statement_04_bad_container_id_and_ifname_are_code_4() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         for id in ["-abc", "a b"] {
             add(set)
                 .var("CNI_CONTAINERID", id)
@@ -145,7 +136,7 @@ fn statement_04_bad_container_id_and_ifname_are_code_4() {
 
 #[test]
 fn statement_05_bad_json_is_code_6_and_bad_name_code_7() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         for junk in ["nojson", "{", "[1]"] {
             add(set).stdin(junk).run().fails_with(6);
         }
@@ -163,7 +154,7 @@ fn statement_05_bad_json_is_code_6_and_bad_name_code_7() {
 
 #[test]
 fn statement_07_verbs_gated_by_version() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         for v in ["0.1.0", "0.2.0", "0.3.0", "0.3.1"] {
             let e = Call::new(set, "loopback", "CHECK")
                 .container("c1", Path::new(NETNS_NOWHERE), "eth0")
@@ -202,7 +193,7 @@ fn statement_07_verbs_gated_by_version() {
 
 #[test]
 fn statement_08_failures_print_exactly_one_error_object() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let failures = [
             add(set).stdin(netconf("9.9.9")),
             add(set)
@@ -228,7 +219,7 @@ fn statement_08_failures_print_exactly_one_error_object() {
 
 #[test]
 fn statement_09_del_is_idempotent_and_tolerates_missing_netns() {
-    for set in sets() {
+    for set in PluginSet::under_test() {
         let del = || {
             Call::new(set, "loopback", "DEL")
                 .var("CNI_CONTAINERID", "never-added")
@@ -269,7 +260,7 @@ fn statement_10_unknown_cni_args_need_ignore_unknown() {
             .stdin(netconf("1.0.0"))
             .run()
     };
-    for set in sets() {
+    for set in PluginSet::under_test() {
         for args in runtime_args {
             del(set, args).quiet_success();
         }
