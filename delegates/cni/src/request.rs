@@ -135,6 +135,19 @@ impl Request {
         stdin: Vec<u8>,
         supported: &[Version],
     ) -> Result<Self, Error> {
+        let netconf = NetConf::parse(&stdin);
+        Request::from_decoded(command, env, stdin, netconf, supported)
+    }
+
+    /// As [`Request::parse`], with stdin already decoded (so a caller that needed the
+    /// netconf first does not decode it twice); a decoding error is reported in its turn.
+    pub fn from_decoded(
+        command: Command,
+        env: &dyn EnvSource,
+        stdin: Vec<u8>,
+        netconf: Result<NetConf, Error>,
+        supported: &[Version],
+    ) -> Result<Self, Error> {
         let missing: Vec<&str> = command
             .required()
             .iter()
@@ -147,7 +160,7 @@ impl Request {
                 format!("CNI_COMMAND={command}"),
             ));
         }
-        let netconf = NetConf::parse(&stdin)?;
+        let netconf = netconf?;
         netconf.validate_name()?;
         let container_id = env.var("CNI_CONTAINERID").unwrap_or_default();
         let ifname = env.var("CNI_IFNAME").unwrap_or_default();

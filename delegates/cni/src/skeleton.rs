@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::netconf::NetConf;
 use crate::request::{Command, EnvSource, ProcessEnv, Request};
 use crate::result::CniResult;
 use crate::version::Version;
@@ -92,15 +93,17 @@ pub fn run(plugin: &dyn Plugin, env: &dyn EnvSource, stdin: Vec<u8>) -> Outcome 
         if command == Command::Version {
             return Ok(version_info(supported, &stdin));
         }
-        // Label errors with the request's version as soon as we can tell it.
-        if let Some(v) = serde_json::from_slice::<serde_json::Value>(&stdin)
+        // Decode once; label errors with the request's version as soon as we can tell it.
+        let netconf = NetConf::parse(&stdin);
+        if let Some(v) = netconf
+            .as_ref()
             .ok()
-            .and_then(|v| v.get("cniVersion")?.as_str()?.parse::<Version>().ok())
+            .and_then(|c| c.cni_version.parse::<Version>().ok())
             .filter(|v| supported.contains(v))
         {
             version = v;
         }
-        let req = Request::parse(command, env, stdin, supported)?;
+        let req = Request::from_decoded(command, env, stdin, netconf, supported)?;
         req.args.check_known(plugin.known_args())?;
         let span = tracing::info_span!(
             "cni",
