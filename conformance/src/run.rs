@@ -70,6 +70,13 @@ impl Call {
         self
     }
 
+    /// Runs the call from inside network namespace `ns` (a test's "node"): the child
+    /// inherits the namespace of the thread that spawns it.
+    pub fn run_in(&self, ns: &kernel::Netns) -> Output {
+        ns.run(|| self.run())
+            .unwrap_or_else(|e| panic!("enter {}: {e}", ns.path().display()))
+    }
+
     /// Runs the call to completion.
     pub fn run(&self) -> Output {
         let mut cmd = Command::new(&self.binary);

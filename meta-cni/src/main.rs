@@ -8,10 +8,15 @@ use std::process::ExitCode;
 
 use cni::Plugin;
 
+mod in_process;
+
+use in_process::InProcess;
+
 /// Every plugin linked into this binary, by the name it is run as.
 const PLUGINS: &[(&str, &dyn Plugin)] = &[
     ("loopback", &loopback::Loopback),
     ("host-local", &host_local::HostLocal),
+    ("bridge", &bridge::Bridge::new(&InProcess)),
 ];
 
 fn plugin_named(name: &str) -> Option<&'static dyn Plugin> {

@@ -124,6 +124,21 @@ impl Error {
         )
     }
 
+    /// Opening the container's network namespace `path` failed: code 3 when it does not
+    /// exist (`missing`), else code 5.
+    pub fn netns(path: &std::path::Path, missing: bool, cause: impl fmt::Display) -> Self {
+        let code = if missing {
+            ErrorCode::UNKNOWN_CONTAINER
+        } else {
+            ErrorCode::IO_FAILURE
+        };
+        Error::new(
+            code,
+            format!("open netns {}", path.display()),
+            cause.to_string(),
+        )
+    }
+
     /// Code 100: something that should not happen.
     pub fn internal(what: impl Into<String>, cause: impl fmt::Display) -> Self {
         Error::new(ErrorCode::INTERNAL, what, cause.to_string())

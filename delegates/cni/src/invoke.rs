@@ -7,7 +7,7 @@ use std::process::{Command as Process, Stdio};
 
 use crate::args::CniArgs;
 use crate::error::{Error, ErrorCode};
-use crate::request::Command;
+use crate::request::{Command, EnvSource, Request};
 use crate::validate;
 use crate::version::Version;
 
@@ -29,6 +29,18 @@ pub struct Invocation {
 }
 
 impl Invocation {
+    /// The `CNI_*` environment of `req`, for a delegate run on its behalf.
+    pub fn from_request(req: &Request) -> Self {
+        Invocation {
+            command: req.command,
+            container_id: req.container_id.clone(),
+            netns: req.netns.clone(),
+            ifname: req.ifname.clone(),
+            args: req.args.clone(),
+            path: req.path.clone(),
+        }
+    }
+
     /// The same call with another verb.
     pub fn with_command(&self, command: Command) -> Self {
         Invocation {
@@ -62,6 +74,17 @@ impl Invocation {
             .collect();
         put("CNI_PATH", &path.join(":"));
         env
+    }
+}
+
+/// An in-process delegate reads its environment from the invocation, as an exec'd one
+/// would from its process environment.
+impl EnvSource for Invocation {
+    fn var(&self, key: &str) -> Option<String> {
+        self.env()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
     }
 }
 

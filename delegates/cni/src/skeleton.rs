@@ -152,6 +152,27 @@ pub fn run(plugin: &dyn Plugin, env: &dyn EnvSource, stdin: Vec<u8>) -> Outcome 
     }
 }
 
+/// Runs `plugin` in-process for a delegate invocation: the same validation, result and
+/// error as if it had been exec'd with `inv`'s environment and `stdin`.
+pub fn call(
+    plugin: &dyn Plugin,
+    inv: &crate::invoke::Invocation,
+    stdin: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let outcome = run(plugin, inv, stdin.to_vec());
+    if outcome.exit_code == 0 {
+        return Ok(outcome.stdout.into_bytes());
+    }
+    Err(
+        serde_json::from_str::<Error>(&outcome.stdout).unwrap_or_else(|e| {
+            Error::internal(
+                format!("{} failed with an unreadable error", plugin.name()),
+                e,
+            )
+        }),
+    )
+}
+
 /// The `main` of a plugin binary: logs set up, stdin read, one call run, its object printed.
 pub fn main(plugin: &dyn Plugin) -> ExitCode {
     crate::logging::init(None, None);

@@ -18,6 +18,7 @@ mod link;
 mod neighbour;
 mod netlink;
 mod netns;
+pub mod nft;
 mod pinned_netns;
 mod private_netns;
 mod route;

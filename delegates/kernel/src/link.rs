@@ -40,6 +40,9 @@ pub struct Link {
     pub master: Option<u32>,
     /// Promiscuous mode as set by the administrator (`IFF_PROMISC`).
     pub promisc: bool,
+    /// `IFLA_LINK`: for a veth, its peer's index (in the peer's namespace); for a
+    /// macvlan or vxlan, its parent's.
+    pub parent: Option<u32>,
 }
 
 impl Link {
@@ -58,12 +61,14 @@ impl Link {
             up: msg.header.flags.contains(LinkFlags::Up),
             master: None,
             promisc: msg.header.flags.contains(LinkFlags::Promisc),
+            parent: None,
         };
         for attr in &msg.attributes {
             match attr {
                 LinkAttribute::IfName(n) => link.name = n.clone(),
                 LinkAttribute::Mtu(m) => link.mtu = *m,
                 LinkAttribute::Controller(m) if *m != 0 => link.master = Some(*m),
+                LinkAttribute::Link(p) if *p != 0 => link.parent = Some(*p),
                 LinkAttribute::Address(a) => link.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
                 LinkAttribute::LinkInfo(infos) => {
                     for info in infos {
@@ -103,6 +108,11 @@ pub struct VethRequest<'a> {
     pub mac: Option<[u8; 6]>,
     /// MAC of the peer end.
     pub peer_mac: Option<[u8; 6]>,
+    /// Bridge (or other master) to enslave the local end to, in the same request.
+    pub master: Option<u32>,
+    /// Bring the local end up in the same request. (The peer cannot be: the kernel
+    /// applies the peer's flags before the pair is linked, and fails with ENOTCONN.)
+    pub up: bool,
 }
 
 /// A bridge to create.
@@ -363,6 +373,13 @@ impl Netlink {
         }
         let mut msg = LinkMessage::default();
         common_attrs(&mut msg, &req.name, req.mtu, req.mac);
+        if req.up {
+            msg.header.flags |= LinkFlags::Up;
+            msg.header.change_mask |= LinkFlags::Up;
+        }
+        if let Some(master) = req.master {
+            msg.attributes.push(LinkAttribute::Controller(master));
+        }
         msg.attributes.push(info(
             InfoKind::Veth,
             Some(InfoData::Veth(InfoVeth::Peer(peer))),

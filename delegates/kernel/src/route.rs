@@ -48,6 +48,13 @@ impl From<RouteScope> for NlScope {
     }
 }
 
+/// A raw `RT_SCOPE_*` value, such as a CNI route's `scope`.
+impl From<u8> for RouteScope {
+    fn from(v: u8) -> Self {
+        NlScope::from(v).into()
+    }
+}
+
 impl From<NlScope> for RouteScope {
     fn from(s: NlScope) -> Self {
         match s {

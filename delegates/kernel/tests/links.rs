@@ -39,6 +39,7 @@ fn veth_peer_created_in_other_namespace() {
         mtu: Some(1400),
         mac: Some(mac),
         peer_mac: Some(peer_mac),
+        ..VethRequest::default()
     };
     host.nl.create_veth(&req).unwrap();
 
@@ -61,6 +62,38 @@ fn veth_peer_created_in_other_namespace() {
     let msg = err.to_string();
     assert!(msg.contains("create veth vethhost0 (peer eth0)"), "{msg}");
     assert!(msg.contains("File exists"), "{msg}");
+}
+
+#[test]
+fn veth_enslaved_and_up_in_one_request() {
+    let mut host = sandbox();
+    let pod = sandbox();
+    host.nl
+        .create_bridge(&BridgeRequest {
+            name: "br0".into(),
+            ..BridgeRequest::default()
+        })
+        .unwrap();
+    let br = host.nl.link_by_name("br0").unwrap().unwrap();
+    let req = VethRequest {
+        name: "vethport0".into(),
+        peer_name: "eth0".into(),
+        peer_netns: Some(&pod.ns),
+        master: Some(br.index),
+        up: true,
+        ..VethRequest::default()
+    };
+    host.nl.create_veth(&req).unwrap();
+    let h = host.nl.link_by_name("vethport0").unwrap().unwrap();
+    assert_eq!(h.master, Some(br.index));
+    assert!(h.up);
+    // The peer starts down (the kernel cannot bring it up in the same request) and each
+    // end names the other as its IFLA_LINK.
+    let mut pod_nl = Netlink::in_netns(&pod.ns).unwrap();
+    let p = pod_nl.link_by_name("eth0").unwrap().unwrap();
+    assert!(!p.up);
+    assert_eq!(p.parent, Some(h.index));
+    assert_eq!(h.parent, Some(p.index));
 }
 
 #[test]

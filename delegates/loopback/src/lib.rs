@@ -27,18 +27,7 @@ fn netns(req: &Request) -> Result<Netns, Error> {
 }
 
 fn open_netns(path: &Path) -> Result<Netns, Error> {
-    Netns::open(path).map_err(|e| {
-        let code = if e.is_not_found() {
-            ErrorCode::UNKNOWN_CONTAINER
-        } else {
-            ErrorCode::IO_FAILURE
-        };
-        Error::new(
-            code,
-            format!("open netns {}", path.display()),
-            e.to_string(),
-        )
-    })
+    Netns::open(path).map_err(|e| Error::netns(path, e.is_not_found(), e))
 }
 
 fn kernel_error(e: kernel::Error) -> Error {

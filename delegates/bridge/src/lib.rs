@@ -1,0 +1,378 @@
+//! The `bridge` plugin: each container gets a veth pair whose host end is a port of a Linux
+//! bridge on the node; a drop-in replacement for the reference containernetworking plugin.
+//!
+//! - ADD validates everything first (code 7 naming the field), then finds or creates the
+//!   bridge, creates the veth pair in one request (host end enslaved and up, container end
+//!   made directly in the container's namespace), runs IPAM, configures the container, puts
+//!   the gateway on the bridge (`isGateway`), and adds nftables rules for `ipMasq` and
+//!   `macspoofchk`. A failure at any step undoes the steps before it, the IPAM reservation
+//!   included, and reports the failure.
+//! - DEL releases the IPAM reservation, deletes the container interface (its host end goes
+//!   with it) and the attachment's nftables rules; whatever is already gone is success.
+//! - CHECK compares the kernel with `prevResult`: bridge, both veth ends and their pairing,
+//!   addresses, routes and nftables rules, after the IPAM plugin's own CHECK.
+//! - STATUS and GC are passed to the IPAM plugin; GC also removes nftables rules of
+//!   attachments not in `cni.dev/valid-attachments`.
+//!
+//! IPAM runs through a [`cni::chain::Executor`], so the multi-call binary can run its own
+//! IPAM plugins in-process and exec any other.
+
+mod bridge_link;
+mod check;
+mod config;
+mod container;
+mod gateway;
+mod ipam;
+mod masquerade;
+mod rule_tag;
+mod spoof_check;
+mod veth;
+mod vlan;
+
+use std::collections::HashSet;
+
+use cni::chain::{Attachment, Executor, VALID_ATTACHMENTS};
+use cni::{CniResult, Command, Error, Interface, Plugin, Request};
+use ipnet::IpNet;
+use kernel::{Family, Netlink, Netns};
+
+use config::Config;
+use ipam::Ipam;
+
+pub use config::DEFAULT_BRIDGE;
+
+/// The bridge plugin, running IPAM through `ipam`.
+pub struct Bridge {
+    ipam: &'static (dyn Executor + Sync),
+}
+
+impl Bridge {
+    /// A bridge plugin whose IPAM plugins are run by `ipam`.
+    pub const fn new(ipam: &'static (dyn Executor + Sync)) -> Self {
+        Bridge { ipam }
+    }
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge").finish_non_exhaustive()
+    }
+}
+
+/// Index of the container interface in the result: after the bridge and the host end.
+const CONTAINER_INTERFACE: usize = 2;
+
+/// What an ADD has made so far, to undo on failure.
+#[derive(Default)]
+struct Made {
+    container_index: Option<u32>,
+    ipam: bool,
+    masquerade: bool,
+    spoof_check: bool,
+}
+
+fn container_netns(req: &Request) -> Result<Netns, Error> {
+    let path = req
+        .netns
+        .as_deref()
+        .ok_or_else(|| Error::environment("required env variables [CNI_NETNS] missing", ""))?;
+    Netns::open(path).map_err(|e| Error::netns(path, e.is_not_found(), e))
+}
+
+fn interface(name: &str, mac: &str, sandbox: &str) -> Interface {
+    Interface {
+        name: name.to_string(),
+        mac: mac.to_string(),
+        sandbox: sandbox.to_string(),
+        ..Interface::default()
+    }
+}
+
+fn netlink_here() -> Result<Netlink, Error> {
+    Netlink::new().map_err(|e| Error::io("open a netlink socket", e))
+}
+
+fn netlink_in(ns: &Netns) -> Result<Netlink, Error> {
+    Netlink::in_netns(ns).map_err(|e| Error::io("open a netlink socket in the container", e))
+}
+
+impl Bridge {
+    fn add_steps(
+        &self,
+        req: &Request,
+        config: &Config,
+        made: &mut Made,
+    ) -> Result<CniResult, Error> {
+        let netns = container_netns(req)?;
+        let mut host_nl = netlink_here()?;
+        let mut cont_nl = netlink_in(&netns)?;
+        // Checked before anything is made, so this failure leaves nothing to undo.
+        if cont_nl
+            .link_by_name(&req.ifname)
+            .map_err(|e| Error::io("look up CNI_IFNAME in the container", e))?
+            .is_some()
+        {
+            return Err(Error::environment(
+                format!("container interface {:?} already exists", req.ifname),
+                "CNI_IFNAME names an interface the container already has",
+            ));
+        }
+        let bridge = bridge_link::ensure(&mut host_nl, config)?;
+        let pair = veth::create(
+            &mut host_nl,
+            &mut cont_nl,
+            &netns,
+            config,
+            &req.ifname,
+            bridge.index,
+        )?;
+        made.container_index = Some(pair.container.index);
+        let host_veth = pair.host.name.clone();
+        if config.hairpin {
+            host_nl
+                .set_port_hairpin(pair.host.index, true)
+                .map_err(|e| Error::io(format!("set hairpin mode on {host_veth}"), e))?;
+        }
+        if config.vlan_filtering() {
+            vlan::configure_port(&mut host_nl, pair.host.index, &host_veth, config)?;
+        }
+        let container_mac = pair.container.mac_string().unwrap_or_default();
+        if config.mac_spoof_check {
+            made.spoof_check = true;
+            spoof_check::add(
+                &config.network,
+                &req.container_id,
+                &req.ifname,
+                &host_veth,
+                &container_mac,
+            )
+            .map_err(|e| Error::io("set up the MAC spoof check", e))?;
+        }
+        let mut result = match &config.ipam_type {
+            Some(t) => {
+                let r = Ipam::new(self.ipam, t, req).add()?;
+                made.ipam = true;
+                if r.ips.is_empty() {
+                    return Err(Error::new(
+                        cni::ErrorCode::DELEGATE_FAILED,
+                        format!("IPAM plugin {t} returned no IP configuration"),
+                        "the bridge plugin needs at least one address in IPAM mode",
+                    ));
+                }
+                r
+            }
+            None => CniResult::default(),
+        };
+        for ip in &mut result.ips {
+            ip.interface = Some(CONTAINER_INTERFACE);
+        }
+        let gateways = gateway::plan(config, &mut result)?;
+        if !result.ips.is_empty() {
+            container::configure(
+                &mut cont_nl,
+                &netns,
+                &req.ifname,
+                pair.container.index,
+                &result,
+                config.enable_dad,
+            )?;
+        }
+        for gw in &gateways {
+            gateway::ensure_on_bridge(
+                &mut host_nl,
+                &config.bridge,
+                bridge.index,
+                *gw,
+                config.force_address,
+            )?;
+        }
+        let mut families: Vec<Family> = gateways.iter().map(|g| Family::of(g.addr())).collect();
+        families.dedup();
+        for family in families {
+            gateway::enable_forwarding(family)?;
+        }
+        if config.ip_masq && !result.ips.is_empty() {
+            made.masquerade = true;
+            let addrs: Vec<IpNet> = result.ips.iter().map(|ip| ip.address).collect();
+            masquerade::add(&config.network, &req.container_id, &req.ifname, &addrs)
+                .map_err(|e| Error::io("set up IP masquerading", e))?;
+        }
+        // The bridge takes a port's MAC when its first port joins: read it now.
+        let bridge_mac = host_nl
+            .link_by_index(bridge.index)
+            .ok()
+            .flatten()
+            .and_then(|l| l.mac_string())
+            .unwrap_or_default();
+        result.interfaces = vec![
+            interface(&config.bridge, &bridge_mac, ""),
+            interface(&host_veth, &pair.host.mac_string().unwrap_or_default(), ""),
+            interface(
+                &req.ifname,
+                &container_mac,
+                &req.netns
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+        ];
+        Ok(result)
+    }
+
+    /// Undoes what a failed ADD made, newest first; every step is tried.
+    fn roll_back(&self, req: &Request, config: &Config, made: &Made) {
+        if made.masquerade {
+            if let Err(e) = masquerade::del(&config.network, &req.container_id, &req.ifname) {
+                tracing::warn!("removing masquerade rules after a failed ADD: {e}");
+            }
+        }
+        if made.spoof_check {
+            if let Err(e) = spoof_check::del(&config.network, &req.container_id, &req.ifname) {
+                tracing::warn!("removing the MAC spoof check after a failed ADD: {e}");
+            }
+        }
+        if made.ipam {
+            if let Some(t) = &config.ipam_type {
+                if let Err(e) = Ipam::new(self.ipam, t, req).call(Command::Del) {
+                    tracing::warn!("releasing the IPAM reservation after a failed ADD: {e}");
+                }
+            }
+        }
+        if let Some(index) = made.container_index {
+            let deleted = container_netns(req)
+                .and_then(|ns| netlink_in(&ns))
+                .and_then(|mut nl| {
+                    nl.del_link(index)
+                        .or_else(|e| if e.is_not_found() { Ok(()) } else { Err(e) })
+                        .map_err(|e| Error::io("delete the veth pair", e))
+                });
+            if let Err(e) = deleted {
+                tracing::warn!("deleting the veth pair after a failed ADD: {e}");
+            }
+        }
+    }
+}
+
+impl Plugin for Bridge {
+    fn name(&self) -> &'static str {
+        "bridge"
+    }
+
+    fn known_args(&self) -> &'static [&'static str] {
+        &["MAC", "IP"]
+    }
+
+    fn add(&self, req: &Request) -> Result<CniResult, Error> {
+        let config = Config::load(req)?;
+        let mut made = Made::default();
+        self.add_steps(req, &config, &mut made).inspect_err(|_| {
+            self.roll_back(req, &config, &made);
+        })
+    }
+
+    fn del(&self, req: &Request) -> Result<(), Error> {
+        let config = Config::load(req)?;
+        // Every step runs; the first failure is reported after all were tried.
+        let mut failures: Vec<Error> = Vec::new();
+        if let Some(t) = &config.ipam_type {
+            if let Err(e) = Ipam::new(self.ipam, t, req).call(Command::Del) {
+                failures.push(e);
+            }
+        }
+        if let Some(path) = req.netns.as_deref() {
+            match Netns::open(path) {
+                // The namespace is gone, and the veth pair with it.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => failures.push(Error::netns(path, false, e)),
+                Ok(ns) => {
+                    if let Err(e) = delete_container_link(&ns, &req.ifname) {
+                        failures.push(e);
+                    }
+                }
+            }
+        }
+        if config.ip_masq {
+            if let Err(e) = masquerade::del(&config.network, &req.container_id, &req.ifname) {
+                failures.push(Error::io("remove masquerade rules", e));
+            }
+        }
+        if config.mac_spoof_check {
+            if let Err(e) = spoof_check::del(&config.network, &req.container_id, &req.ifname) {
+                failures.push(Error::io("remove the MAC spoof check", e));
+            }
+        }
+        match failures.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn check(&self, req: &Request) -> Result<(), Error> {
+        let config = Config::load(req)?;
+        let prev = req.netconf.prev_result(req.version)?.ok_or_else(|| {
+            Error::new(
+                cni::ErrorCode::INVALID_NETWORK_CONFIG,
+                "required prevResult missing",
+                "CHECK compares the kernel with the ADD result passed as prevResult",
+            )
+        })?;
+        if let Some(t) = &config.ipam_type {
+            Ipam::new(self.ipam, t, req).call(Command::Check)?;
+        }
+        let netns = container_netns(req)?;
+        check::run(req, &config, &prev, &netns)
+    }
+
+    fn status(&self, req: &Request) -> Result<(), Error> {
+        let config = Config::load(req)?;
+        match &config.ipam_type {
+            Some(t) => Ipam::new(self.ipam, t, req).call(Command::Status),
+            None => Ok(()),
+        }
+    }
+
+    fn gc(&self, req: &Request) -> Result<(), Error> {
+        let config = Config::load(req)?;
+        if let Some(t) = &config.ipam_type {
+            Ipam::new(self.ipam, t, req).call(Command::Gc)?;
+        }
+        let valid: Vec<Attachment> = match req.netconf.extra.get(VALID_ATTACHMENTS) {
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| Error::invalid_config(VALID_ATTACHMENTS, v, e))?,
+            None => Vec::new(),
+        };
+        let keep: HashSet<String> = valid
+            .iter()
+            .map(|a| rule_tag::attachment_digest(&config.network, &a.container_id, &a.ifname))
+            .collect();
+        let stale = |rules: Vec<(kernel::nft::NftRule, String)>| -> Vec<kernel::nft::NftRule> {
+            rules
+                .into_iter()
+                .filter(|(_, att)| !keep.contains(att))
+                .map(|(r, _)| r)
+                .collect()
+        };
+        masquerade::network_rules(&config.network)
+            .and_then(|r| masquerade::delete(&stale(r)))
+            .map_err(|e| Error::io("remove stale masquerade rules", e))?;
+        spoof_check::network_rules(&config.network)
+            .and_then(|r| spoof_check::delete(&stale(r)))
+            .map_err(|e| Error::io("remove stale MAC spoof checks", e))?;
+        Ok(())
+    }
+}
+
+/// Deletes `ifname` in the container (its veth peer goes with it); gone already is fine.
+fn delete_container_link(ns: &Netns, ifname: &str) -> Result<(), Error> {
+    let mut nl = netlink_in(ns)?;
+    let Some(link) = nl
+        .link_by_name(ifname)
+        .map_err(|e| Error::io(format!("look up {ifname} in the container"), e))?
+    else {
+        return Ok(());
+    };
+    match nl.del_link(link.index) {
+        Err(e) if !e.is_not_found() => Err(Error::io(format!("delete {ifname}"), e)),
+        _ => Ok(()),
+    }
+}

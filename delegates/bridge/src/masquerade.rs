@@ -1,0 +1,148 @@
+//! `ipMasq`: source NAT of the container's traffic leaving its subnet, in nftables.
+//!
+//! One `inet` table holds a postrouting NAT chain; each container address gets one rule,
+//! `ip saddr <addr> ip daddr != <subnet> ip daddr != <multicast> masquerade`, which is what
+//! the reference's iptables chain does (accept the own subnet, masquerade all but multicast).
+
+use std::borrow::Cow;
+
+use ipnet::IpNet;
+use kernel::nft::{self, NftRule};
+use nftables::batch::Batch;
+use nftables::expr::{Expression, NamedExpression, Payload, PayloadField, Prefix};
+use nftables::schema::{Chain, NfListObject, Rule, Table};
+use nftables::stmt::{Match, Operator, Statement};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+
+use crate::rule_tag;
+
+/// The table of our masquerade rules.
+pub(crate) const TABLE: &str = "meta_cni_bridge";
+/// The NAT chain in it.
+pub(crate) const CHAIN: &str = "postrouting";
+/// `srcnat` priority, where iptables' POSTROUTING nat chain also sits.
+const SRCNAT: i32 = 100;
+
+fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+        PayloadField {
+            protocol: protocol.into(),
+            field: field.into(),
+        },
+    )))
+}
+
+fn prefix(net: IpNet) -> Expression<'static> {
+    Expression::Named(NamedExpression::Prefix(Prefix {
+        addr: Box::new(Expression::String(net.network().to_string().into())),
+        len: u32::from(net.prefix_len()),
+    }))
+}
+
+fn matches(
+    left: Expression<'static>,
+    op: Operator,
+    right: Expression<'static>,
+) -> Statement<'static> {
+    Statement::Match(Match { left, right, op })
+}
+
+fn rule(addr: IpNet, tag: &str) -> Rule<'static> {
+    let (proto, multicast): (&'static str, IpNet) = match addr {
+        IpNet::V4(_) => ("ip", "224.0.0.0/4".parse().expect("valid prefix")),
+        IpNet::V6(_) => ("ip6", "ff00::/8".parse().expect("valid prefix")),
+    };
+    Rule {
+        family: NfFamily::INet,
+        table: TABLE.into(),
+        chain: CHAIN.into(),
+        expr: Cow::Owned(vec![
+            matches(
+                payload(proto, "saddr"),
+                Operator::EQ,
+                Expression::String(addr.addr().to_string().into()),
+            ),
+            matches(payload(proto, "daddr"), Operator::NEQ, prefix(addr.trunc())),
+            matches(payload(proto, "daddr"), Operator::NEQ, prefix(multicast)),
+            Statement::Masquerade(None),
+        ]),
+        handle: None,
+        index: None,
+        comment: Some(tag.to_string().into()),
+    }
+}
+
+/// Adds masquerade rules for `addrs` of one attachment, in one transaction (table and chain
+/// are created if missing; adding them again is a no-op in nftables).
+pub(crate) fn add(
+    network: &str,
+    container_id: &str,
+    ifname: &str,
+    addrs: &[IpNet],
+) -> kernel::Result<()> {
+    if addrs.is_empty() {
+        return Ok(());
+    }
+    let tag = rule_tag::attachment(network, container_id, ifname);
+    let mut batch = Batch::new();
+    batch.add(NfListObject::Table(Table {
+        family: NfFamily::INet,
+        name: TABLE.into(),
+        handle: None,
+    }));
+    batch.add(NfListObject::Chain(Chain {
+        family: NfFamily::INet,
+        table: TABLE.into(),
+        name: CHAIN.into(),
+        _type: Some(NfChainType::NAT),
+        hook: Some(NfHook::Postrouting),
+        prio: Some(SRCNAT),
+        policy: Some(NfChainPolicy::Accept),
+        ..Chain::default()
+    }));
+    for addr in addrs {
+        batch.add(NfListObject::Rule(rule(*addr, &tag)));
+    }
+    nft::apply(
+        batch,
+        &format!("add masquerade rules for {container_id}/{ifname}"),
+    )
+}
+
+/// The masquerade rules of one attachment.
+pub(crate) fn rules_of(
+    network: &str,
+    container_id: &str,
+    ifname: &str,
+) -> kernel::Result<Vec<NftRule>> {
+    let tag = rule_tag::attachment(network, container_id, ifname);
+    Ok(nft::table_rules(NfFamily::INet, TABLE)?
+        .into_iter()
+        .filter(|r| r.comment.as_deref() == Some(tag.as_str()))
+        .collect())
+}
+
+/// Removes the masquerade rules of one attachment; none is fine.
+pub(crate) fn del(network: &str, container_id: &str, ifname: &str) -> kernel::Result<()> {
+    nft::delete_rules(
+        NfFamily::INet,
+        TABLE,
+        &rules_of(network, container_id, ifname)?,
+    )
+}
+
+/// Every masquerade rule of `network`, with its attachment digest.
+pub(crate) fn network_rules(network: &str) -> kernel::Result<Vec<(NftRule, String)>> {
+    Ok(nft::table_rules(NfFamily::INet, TABLE)?
+        .into_iter()
+        .filter_map(|r| {
+            let att = rule_tag::attachment_of(network, r.comment.as_deref()?)?.to_string();
+            Some((r, att))
+        })
+        .collect())
+}
+
+/// Deletes rules found by [`network_rules`].
+pub(crate) fn delete(rules: &[NftRule]) -> kernel::Result<()> {
+    nft::delete_rules(NfFamily::INet, TABLE, rules)
+}

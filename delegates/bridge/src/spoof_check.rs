@@ -1,0 +1,120 @@
+//! `macspoofchk`: frames entering the bridge from a container's host veth must carry the
+//! container interface's MAC as source, else they are dropped.
+//!
+//! One `bridge`-family table with a prerouting filter chain at the same priority the
+//! reference uses (-300); each attachment gets one rule,
+//! `iifname <host veth> ether saddr != <mac> drop`.
+
+use std::borrow::Cow;
+
+use kernel::nft::{self, NftRule};
+use nftables::batch::Batch;
+use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField};
+use nftables::schema::{Chain, NfListObject, Rule, Table};
+use nftables::stmt::{Match, Operator, Statement};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+
+use crate::rule_tag;
+
+/// The table of our spoof-check rules.
+pub(crate) const TABLE: &str = "meta_cni_bridge";
+/// Its chain.
+pub(crate) const CHAIN: &str = "prerouting";
+/// The bridge family's `dstnat` priority: before any other bridge filtering.
+const PRIORITY: i32 = -300;
+
+/// Adds the rule for one attachment (table and chain are created if missing).
+pub(crate) fn add(
+    network: &str,
+    container_id: &str,
+    ifname: &str,
+    host_veth: &str,
+    mac: &str,
+) -> kernel::Result<()> {
+    let mut batch = Batch::new();
+    batch.add(NfListObject::Table(Table {
+        family: NfFamily::Bridge,
+        name: TABLE.into(),
+        handle: None,
+    }));
+    batch.add(NfListObject::Chain(Chain {
+        family: NfFamily::Bridge,
+        table: TABLE.into(),
+        name: CHAIN.into(),
+        _type: Some(NfChainType::Filter),
+        hook: Some(NfHook::Prerouting),
+        prio: Some(PRIORITY),
+        policy: Some(NfChainPolicy::Accept),
+        ..Chain::default()
+    }));
+    batch.add(NfListObject::Rule(Rule {
+        family: NfFamily::Bridge,
+        table: TABLE.into(),
+        chain: CHAIN.into(),
+        expr: Cow::Owned(vec![
+            Statement::Match(Match {
+                left: Expression::Named(NamedExpression::Meta(Meta {
+                    key: MetaKey::Iifname,
+                })),
+                right: Expression::String(host_veth.to_string().into()),
+                op: Operator::EQ,
+            }),
+            Statement::Match(Match {
+                left: Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+                    PayloadField {
+                        protocol: "ether".into(),
+                        field: "saddr".into(),
+                    },
+                ))),
+                right: Expression::String(mac.to_string().into()),
+                op: Operator::NEQ,
+            }),
+            Statement::Drop(None),
+        ]),
+        handle: None,
+        index: None,
+        comment: Some(rule_tag::attachment(network, container_id, ifname).into()),
+    }));
+    nft::apply(
+        batch,
+        &format!("add MAC spoof check for {container_id}/{ifname} on {host_veth}"),
+    )
+}
+
+/// The spoof-check rules of one attachment.
+pub(crate) fn rules_of(
+    network: &str,
+    container_id: &str,
+    ifname: &str,
+) -> kernel::Result<Vec<NftRule>> {
+    let tag = rule_tag::attachment(network, container_id, ifname);
+    Ok(nft::table_rules(NfFamily::Bridge, TABLE)?
+        .into_iter()
+        .filter(|r| r.comment.as_deref() == Some(tag.as_str()))
+        .collect())
+}
+
+/// Removes the rule of one attachment; none is fine.
+pub(crate) fn del(network: &str, container_id: &str, ifname: &str) -> kernel::Result<()> {
+    nft::delete_rules(
+        NfFamily::Bridge,
+        TABLE,
+        &rules_of(network, container_id, ifname)?,
+    )
+}
+
+/// Every spoof-check rule of `network`, with its attachment digest.
+pub(crate) fn network_rules(network: &str) -> kernel::Result<Vec<(NftRule, String)>> {
+    Ok(nft::table_rules(NfFamily::Bridge, TABLE)?
+        .into_iter()
+        .filter_map(|r| {
+            let att = rule_tag::attachment_of(network, r.comment.as_deref()?)?.to_string();
+            Some((r, att))
+        })
+        .collect())
+}
+
+/// Deletes rules found by [`network_rules`].
+pub(crate) fn delete(rules: &[NftRule]) -> kernel::Result<()> {
+    nft::delete_rules(NfFamily::Bridge, TABLE, rules)
+}

@@ -1,0 +1,93 @@
+//! The container's veth pair: the host end named `veth<8 hex>` and plugged into the bridge,
+//! the container end created directly in the container's namespace under `CNI_IFNAME`.
+
+use std::io::Read;
+
+use cni::Error;
+use kernel::{Link, Netlink, Netns, VethRequest};
+
+use crate::config::Config;
+
+/// Attempts at a free random host name before giving up (a clash is already unlikely).
+const NAME_ATTEMPTS: usize = 8;
+
+fn random_host_name() -> Result<String, Error> {
+    let mut bytes = [0u8; 4];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::io("read /dev/urandom for a veth name", e))?;
+    Ok(format!("veth{:08x}", u32::from_ne_bytes(bytes)))
+}
+
+/// The two ends of a created pair.
+pub(crate) struct Pair {
+    pub(crate) host: Link,
+    pub(crate) container: Link,
+}
+
+/// Creates the pair in one request (the host end enslaved to `bridge_index` and up, with
+/// the requested MAC and MTU), then brings the container end up unless
+/// `disableContainerInterface`.
+pub(crate) fn create(
+    host_nl: &mut Netlink,
+    container_nl: &mut Netlink,
+    netns: &Netns,
+    config: &Config,
+    ifname: &str,
+    bridge_index: u32,
+) -> Result<Pair, Error> {
+    let mut last = None;
+    for _ in 0..NAME_ATTEMPTS {
+        let name = random_host_name()?;
+        let req = VethRequest {
+            name: name.clone(),
+            peer_name: ifname.to_string(),
+            peer_netns: Some(netns),
+            mtu: config.mtu,
+            mac: None,
+            peer_mac: config.mac,
+            master: Some(bridge_index),
+            up: true,
+        };
+        match host_nl.create_veth(&req) {
+            Ok(()) => {
+                let host = lookup(host_nl, &name, "host")?;
+                let mut container = lookup(container_nl, ifname, "container")?;
+                if !config.disable_container_interface {
+                    container_nl
+                        .set_link_up(container.index)
+                        .map_err(|e| Error::io(format!("set {ifname} up"), e))?;
+                    container.up = true;
+                }
+                return Ok(Pair { host, container });
+            }
+            // EEXIST names no side: only retry when it is our random name that is taken.
+            Err(e) if e.is_exists() && host_nl.link_by_name(&name).ok().flatten().is_some() => {
+                last = Some(e);
+            }
+            Err(e) if e.is_exists() => {
+                return Err(Error::environment(
+                    format!("container interface {ifname:?} already exists"),
+                    "CNI_IFNAME names an interface the container already has",
+                ))
+            }
+            Err(e) => return Err(Error::io("create the veth pair", e)),
+        }
+    }
+    Err(Error::io(
+        "create the veth pair",
+        last.map(|e| e.to_string())
+            .unwrap_or_else(|| "no free host veth name".into()),
+    ))
+}
+
+fn lookup(nl: &mut Netlink, name: &str, side: &str) -> Result<Link, Error> {
+    nl.link_by_name(name)
+        .map_err(|e| Error::io(format!("look up the {side} end {name}"), e))?
+        .ok_or_else(|| {
+            Error::io(
+                format!("look up the {side} end {name}"),
+                "gone right after it was created",
+            )
+        })
+}

@@ -1,0 +1,132 @@
+//! nftables through the `nft` program's JSON interface: atomic batches in, rule listings
+//! out. Every batch is one `nft -j -f -` transaction, so a ruleset is never half-applied.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use nftables::batch::Batch;
+use nftables::helper::{self, NftablesError};
+use nftables::schema::{NfListObject, NfObject, Rule};
+use nftables::types::NfFamily;
+
+use crate::error::{Error, Result};
+
+/// Where `nft` is looked for when it is not in `PATH` (runtimes often run plugins with a
+/// minimal environment).
+const NFT_FALLBACKS: [&str; 3] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"];
+
+fn nft_program() -> &'static Path {
+    static NFT: OnceLock<PathBuf> = OnceLock::new();
+    NFT.get_or_init(|| {
+        std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|dir| dir.join("nft"))
+            .chain(NFT_FALLBACKS.iter().map(PathBuf::from))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("nft"))
+    })
+}
+
+fn nft_error(op: &str, e: NftablesError) -> Error {
+    let msg = match e {
+        NftablesError::NftFailed { stderr, .. } => stderr.trim().to_string(),
+        other => other.to_string(),
+    };
+    Error::Invalid {
+        op: op.to_string(),
+        msg: format!("nft: {msg}"),
+    }
+}
+
+/// A rule as listed by the kernel: enough to find it again and delete it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftRule {
+    /// The chain the rule is in.
+    pub chain: String,
+    /// The kernel's handle for the rule.
+    pub handle: u32,
+    /// The rule's comment, if any.
+    pub comment: Option<String>,
+}
+
+/// Applies `batch` as one transaction; `op` describes it for the error.
+pub fn apply(batch: Batch<'_>, op: &str) -> Result<()> {
+    helper::apply_ruleset_with_args(
+        &batch.to_nftables(),
+        Some(nft_program()),
+        helper::DEFAULT_ARGS,
+    )
+    .map_err(|e| nft_error(op, e))
+}
+
+/// The rules of table `table` of `family`; empty when the table does not exist.
+pub fn table_rules(family: NfFamily, table: &str) -> Result<Vec<NftRule>> {
+    let family_name = family_word(family);
+    let op = format!("list nftables table {family_name} {table}");
+    let listing = match helper::get_current_ruleset_with_args(
+        Some(nft_program()),
+        &["list", "table", family_name, table],
+    ) {
+        Ok(l) => l,
+        // nft reports a missing table as a failure ("No such file or directory").
+        Err(NftablesError::NftFailed { stderr, .. })
+            if stderr.contains("No such file or directory") =>
+        {
+            return Ok(Vec::new())
+        }
+        Err(e) => return Err(nft_error(&op, e)),
+    };
+    Ok(listing
+        .objects
+        .iter()
+        .filter_map(|o| match o {
+            NfObject::ListObject(NfListObject::Rule(r)) => Some(NftRule {
+                chain: r.chain.to_string(),
+                handle: r.handle?,
+                comment: r.comment.as_ref().map(|c| c.to_string()),
+            }),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Deletes `rules` of table `table` in one transaction. Nothing to delete is no call.
+pub fn delete_rules(family: NfFamily, table: &str, rules: &[NftRule]) -> Result<()> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let mut batch = Batch::new();
+    for r in rules {
+        batch.delete(NfListObject::Rule(Rule {
+            family,
+            table: Cow::Owned(table.to_string()),
+            chain: Cow::Owned(r.chain.clone()),
+            expr: Cow::Borrowed(&[]),
+            handle: Some(r.handle),
+            index: None,
+            comment: None,
+        }));
+    }
+    apply(
+        batch,
+        &format!(
+            "delete {} rules from nftables table {} {table}",
+            rules.len(),
+            family_word(family)
+        ),
+    )
+}
+
+/// The family as `nft` spells it on its command line.
+pub fn family_word(family: NfFamily) -> &'static str {
+    match family {
+        NfFamily::IP => "ip",
+        NfFamily::IP6 => "ip6",
+        NfFamily::INet => "inet",
+        NfFamily::ARP => "arp",
+        NfFamily::Bridge => "bridge",
+        NfFamily::NetDev => "netdev",
+    }
+}
