@@ -1,0 +1,15 @@
+//! The annotation keys meta-cni reads and writes, as Multus spells them.
+
+/// Pod annotation selecting additional networks: `[ns/]name[@ifname]` entries separated by
+/// commas, or a JSON list of selection objects.
+pub const NETWORKS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/networks";
+
+/// Pod annotation the meta plugin writes after ADD: a JSON list of [`crate::NetworkStatus`].
+pub const NETWORK_STATUS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/network-status";
+
+/// Pod annotation replacing the cluster network for that pod: `[ns/]name`.
+pub const DEFAULT_NETWORK_ANNOTATION: &str = "v1.multus-cni.io/default-network";
+
+/// NAD annotation naming the device-plugin resource whose allocated device becomes the
+/// attachment's `deviceID` (SR-IOV and similar).
+pub const RESOURCE_NAME_ANNOTATION: &str = "k8s.v1.cni.cncf.io/resourceName";
