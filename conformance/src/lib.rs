@@ -7,5 +7,5 @@
 pub mod plugin_set;
 pub mod run;
 
-pub use plugin_set::PluginSet;
+pub use plugin_set::{meta_cni_binary, PluginSet};
 pub use run::{Call, Output};

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use cni::Plugin;
 
 mod in_process;
+mod meta;
 
 use in_process::InProcess;
 
@@ -17,6 +18,7 @@ const PLUGINS: &[(&str, &dyn Plugin)] = &[
     ("loopback", &loopback::Loopback),
     ("host-local", &host_local::HostLocal),
     ("bridge", &bridge::Bridge::new(&InProcess)),
+    ("meta-cni", &meta::MetaPlugin),
 ];
 
 fn plugin_named(name: &str) -> Option<&'static dyn Plugin> {

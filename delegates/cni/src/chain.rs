@@ -188,8 +188,12 @@ impl<'a> Chain<'a> {
         Ok(())
     }
 
-    /// STATUS of every plugin (1.1.0).
+    /// STATUS of every plugin (1.1.0). A list of an older version has no STATUS: as in
+    /// libcni, it is reported available without calling its plugins.
     pub fn status(&self, inv: &Invocation, exec: &dyn Executor) -> Result<(), Error> {
+        if !self.version.has_status_and_gc() {
+            return Ok(());
+        }
         let inv = inv.with_command(Command::Status);
         for i in 0..self.list.plugins.len() {
             let config = self.plugin_config(i, None, &Map::new(), &[])?;
@@ -199,14 +203,15 @@ impl<'a> Chain<'a> {
     }
 
     /// GC of every plugin with `cni.dev/valid-attachments` (1.1.0). Every plugin is called;
-    /// the first failure is returned.
+    /// the first failure is returned. A list of an older version has no GC and, as in
+    /// libcni, is skipped.
     pub fn gc(
         &self,
         inv: &Invocation,
         valid: &[Attachment],
         exec: &dyn Executor,
     ) -> Result<(), Error> {
-        if self.list.disable_gc {
+        if self.list.disable_gc || !self.version.has_status_and_gc() {
             return Ok(());
         }
         let inv = inv.with_command(Command::Gc);
@@ -342,7 +347,13 @@ mod tests {
         );
         assert_eq!(e.unwrap_err().code, crate::ErrorCode::INCOMPATIBLE_VERSION);
 
-        let list = list();
+        // Before 1.1.0 there is no GC: nothing is called, as libcni does.
+        let rec = Recorder::default();
+        chain.gc(&inv(), &[], &rec).unwrap();
+        assert!(rec.calls.borrow().is_empty());
+
+        let mut list = list();
+        list.cni_version = "1.1.0".into();
         let chain = Chain::new(&list).unwrap();
         let rec = Recorder::default();
         let valid = [Attachment {

@@ -1,0 +1,151 @@
+//! One attachment of a pod to a network: everything its delegates need, fixed at ADD time
+//! and kept in the cache, so DEL and CHECK run exactly what ADD ran.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use cni::chain::{self, Chain};
+use cni::invoke::Invocation;
+use cni::{CniArgs, CniResult, Command, Error, Request};
+
+use super::config::MetaConf;
+use super::networks::conflist_of;
+use crate::in_process::InProcess;
+
+/// An attachment as planned and cached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Attachment {
+    /// The network's name (`<namespace>/<nad>` for a NAD).
+    pub(crate) network: String,
+    /// The interface name in the pod.
+    pub(crate) ifname: String,
+    /// Whether this is the cluster network (the first attachment).
+    pub(crate) cluster: bool,
+    /// The delegate netconf exactly as run (single plugin or list), `cni-args` merged in.
+    pub(crate) conf: Value,
+    /// The runtime config for this attachment: the runtime's, with the attachment's own
+    /// `ips`, `mac`, `portMappings`, `bandwidth`, `infinibandGUID` and `deviceID` over it.
+    #[serde(rename = "runtimeConfig")]
+    pub(crate) runtime_config: Map<String, Value>,
+    /// `CNI_ARGS` for the delegates.
+    #[serde(rename = "cniArgs")]
+    pub(crate) cni_args: String,
+    /// `default-route`: gateways this attachment's interface should hold the default route
+    /// through.
+    #[serde(
+        rename = "defaultRoute",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub(crate) default_route: Vec<IpAddr>,
+    /// The delegate's ADD result once it succeeded (in the wire form of its version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) result: Option<Value>,
+}
+
+impl Attachment {
+    fn invocation(&self, req: &Request, conf: &MetaConf) -> Result<Invocation, Error> {
+        let mut path = vec![conf.bin_dir.clone()];
+        path.extend(req.path.iter().filter(|p| **p != conf.bin_dir).cloned());
+        Ok(Invocation {
+            command: req.command,
+            container_id: req.container_id.clone(),
+            netns: req.netns.clone(),
+            ifname: self.ifname.clone(),
+            args: CniArgs::parse(&self.cni_args)?,
+            path,
+        })
+    }
+
+    /// The cached result, parsed.
+    pub(crate) fn cached_result(&self) -> Result<Option<CniResult>, Error> {
+        self.result
+            .as_ref()
+            .map(|v| {
+                let bytes = serde_json::to_vec(v).map_err(|e| Error::internal("encode", e))?;
+                CniResult::parse_labelled(&bytes).map(|(r, _)| r)
+            })
+            .transpose()
+    }
+
+    fn context(&self, verb: Command) -> impl Fn(Error) -> Error + '_ {
+        move |e| e.context(format!("network {} ({}) {verb}", self.network, self.ifname))
+    }
+
+    /// ADD through every delegate of the network; the result in the list's version.
+    pub(crate) fn add(&self, req: &Request, conf: &MetaConf) -> Result<(CniResult, Value), Error> {
+        let list = conflist_of(&self.conf).map_err(self.context(Command::Add))?;
+        let chain = Chain::new(&list).map_err(self.context(Command::Add))?;
+        let result = chain
+            .add(
+                &self.invocation(req, conf)?,
+                &self.runtime_config,
+                &InProcess,
+            )
+            .map_err(self.context(Command::Add))?;
+        let wire = result
+            .to_value(chain.version())
+            .map_err(self.context(Command::Add))?;
+        Ok((result, wire))
+    }
+
+    /// DEL through every delegate, in reverse, with the cached result.
+    pub(crate) fn del(&self, req: &Request, conf: &MetaConf) -> Result<(), Error> {
+        let list = conflist_of(&self.conf).map_err(self.context(Command::Del))?;
+        let chain = Chain::new(&list).map_err(self.context(Command::Del))?;
+        let cached = self.cached_result().ok().flatten();
+        let inv = self.invocation(req, conf)?;
+        chain
+            .del(&inv, &self.runtime_config, cached.as_ref(), &InProcess)
+            .map_err(self.context(Command::Del))
+    }
+
+    /// CHECK every delegate against the cached result; no result is a failure.
+    pub(crate) fn check(&self, req: &Request, conf: &MetaConf) -> Result<(), Error> {
+        let list = conflist_of(&self.conf).map_err(self.context(Command::Check))?;
+        let chain = Chain::new(&list).map_err(self.context(Command::Check))?;
+        let cached = self.cached_result()?.ok_or_else(|| {
+            Error::new(
+                cni::ErrorCode::CHECK_FAILED,
+                format!(
+                    "network {} ({}) has no cached ADD result",
+                    self.network, self.ifname
+                ),
+                "its ADD did not complete",
+            )
+        })?;
+        chain
+            .check(
+                &self.invocation(req, conf)?,
+                &self.runtime_config,
+                &cached,
+                &InProcess,
+            )
+            .map_err(self.context(Command::Check))
+    }
+
+    /// STATUS of every delegate.
+    pub(crate) fn status(&self, req: &Request, conf: &MetaConf) -> Result<(), Error> {
+        let list = conflist_of(&self.conf).map_err(self.context(Command::Status))?;
+        let chain = Chain::new(&list).map_err(self.context(Command::Status))?;
+        chain
+            .status(&self.invocation(req, conf)?, &InProcess)
+            .map_err(self.context(Command::Status))
+    }
+
+    /// GC of every delegate, keeping `valid` (delegate-level attachments).
+    pub(crate) fn gc(
+        &self,
+        req: &Request,
+        conf: &MetaConf,
+        valid: &[chain::Attachment],
+    ) -> Result<(), Error> {
+        let list = conflist_of(&self.conf).map_err(self.context(Command::Gc))?;
+        let chain = Chain::new(&list).map_err(self.context(Command::Gc))?;
+        chain
+            .gc(&self.invocation(req, conf)?, valid, &InProcess)
+            .map_err(self.context(Command::Gc))
+    }
+}

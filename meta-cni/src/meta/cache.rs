@@ -1,0 +1,161 @@
+//! The per-pod cache: the attachment plan, written before the first delegate runs and after
+//! each one succeeds, so DEL can undo exactly what ADD did, even after a crash mid-ADD.
+//!
+//! One file per (container ID, interface) in `cniDir`, 0600 in a 0700 directory, replaced
+//! atomically (write to a temporary file in the same directory, then rename).
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use cni::{Error, ErrorCode};
+
+use super::attachment::Attachment;
+
+/// The longest file name most filesystems accept.
+const NAME_MAX: usize = 255;
+const SUFFIX: &str = ".meta-cni.json";
+
+/// What is cached for one pod.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    /// `CNI_CONTAINERID`.
+    #[serde(rename = "containerID")]
+    pub(crate) container_id: String,
+    /// `CNI_IFNAME` of the meta plugin's call.
+    pub(crate) ifname: String,
+    /// `CNI_NETNS` of the ADD, so GC can remove the pod's interfaces too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) netns: Option<PathBuf>,
+    /// The attachments, in ADD order.
+    pub(crate) attachments: Vec<Attachment>,
+}
+
+/// The cache file of (`container_id`, `ifname`): both were validated by the skeleton
+/// (no `/`, not `.`/`..`); a name too long for a file is refused before anything is opened.
+pub(crate) fn path(dir: &Path, container_id: &str, ifname: &str) -> Result<PathBuf, Error> {
+    let name = format!("{container_id}_{ifname}{SUFFIX}");
+    if name.len() > NAME_MAX {
+        return Err(Error::new(
+            ErrorCode::INVALID_ENVIRONMENT,
+            "CNI_CONTAINERID is too long",
+            format!(
+                "the cache file name would be {} bytes; at most {NAME_MAX} fit",
+                name.len()
+            ),
+        ));
+    }
+    Ok(dir.join(name))
+}
+
+/// Writes `entry` atomically.
+pub(crate) fn write(file: &Path, entry: &Entry) -> Result<(), Error> {
+    let dir = file.parent().expect("cache files live in a directory");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(format!("create cache dir {}", dir.display()), e))?;
+    let bytes = serde_json::to_vec(entry).map_err(|e| Error::internal("encode cache", e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(format!("create cache file in {}", dir.display()), e))?;
+    tmp.write_all(&bytes)
+        .and_then(|()| tmp.as_file().sync_data())
+        .map_err(|e| Error::io(format!("write cache file {}", file.display()), e))?;
+    tmp.persist(file)
+        .map_err(|e| Error::io(format!("replace cache file {}", file.display()), e.error))?;
+    Ok(())
+}
+
+/// What reading the cache found.
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// A valid entry.
+    Found(Entry),
+    /// No cache file.
+    Missing,
+    /// A file that does not decode (the error says why).
+    Corrupt(String),
+}
+
+/// Reads the cache file.
+pub(crate) fn read(file: &Path) -> Result<Read, Error> {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::Missing),
+        Err(e) => return Err(Error::io(format!("read cache file {}", file.display()), e)),
+    };
+    Ok(match serde_json::from_slice(&bytes) {
+        Ok(entry) => Read::Found(entry),
+        Err(e) => Read::Corrupt(e.to_string()),
+    })
+}
+
+/// Removes the cache file; gone already is fine.
+pub(crate) fn remove(file: &Path) -> Result<(), Error> {
+    match std::fs::remove_file(file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
+            format!("remove cache file {}", file.display()),
+            e,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Every cache entry in `dir` (for GC), with its file; unreadable files are skipped.
+pub(crate) fn all(dir: &Path) -> Vec<(PathBuf, Entry)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(SUFFIX))
+        .filter_map(|p| match read(&p) {
+            Ok(Read::Found(entry)) => Some((p, entry)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_atomically_with_private_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache_dir = dir.path().join("cache");
+        let file = path(&cache_dir, "c1", "eth0").unwrap();
+        let entry = Entry {
+            container_id: "c1".into(),
+            ifname: "eth0".into(),
+            netns: None,
+            attachments: Vec::new(),
+        };
+        write(&file, &entry).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&cache_dir), 0o700);
+        assert_eq!(mode(&file), 0o600);
+        match read(&file).unwrap() {
+            Read::Found(e) => assert_eq!(e, entry),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(all(&cache_dir).len(), 1);
+        std::fs::write(&file, b"{not json").unwrap();
+        assert!(matches!(read(&file).unwrap(), Read::Corrupt(_)));
+        remove(&file).unwrap();
+        remove(&file).unwrap();
+        assert!(matches!(read(&file).unwrap(), Read::Missing));
+    }
+
+    #[test]
+    fn over_long_names_are_refused_before_any_file_is_opened() {
+        let e = path(Path::new("/nonexistent"), &"a".repeat(300), "eth0").unwrap_err();
+        assert_eq!(e.code, ErrorCode::INVALID_ENVIRONMENT);
+    }
+}

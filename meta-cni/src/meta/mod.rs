@@ -1,0 +1,270 @@
+//! The meta plugin (`type: "meta-cni"`): resolves a pod's networks, runs each network's
+//! delegates in order, merges their results, and undoes everything on a failed ADD and on DEL.
+//!
+//! - ADD: the plan is resolved and validated first (code 7 before anything is made), cached,
+//!   then run attachment by attachment with the cache updated after each. If attachment k
+//!   fails, k..0 get DEL in reverse and the cache goes; k's error is returned, naming the
+//!   network. A rollback that cannot finish keeps the cache, so the runtime's DEL can.
+//! - DEL: from the cache, in reverse, past failures; the cache goes only when every DEL
+//!   succeeded. With no cache (or a corrupt one) the plan is resolved again from the config.
+//! - CHECK: every cached attachment. STATUS: every network. GC: drops the cache entries and
+//!   delegate state of attachments not in `cni.dev/valid-attachments`.
+
+mod attachment;
+mod cache;
+mod config;
+mod default_route;
+mod merge;
+mod networks;
+mod plan;
+
+use cni::chain::{self, VALID_ATTACHMENTS};
+use cni::{CniResult, Error, ErrorCode, Plugin, Request};
+use kernel::Netns;
+
+use attachment::Attachment;
+use config::{MetaConf, ResultMode};
+
+/// The meta plugin.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MetaPlugin;
+
+/// DELs `attachments` in reverse; every one is tried. The failures, in order met.
+fn del_all(attachments: &[Attachment], req: &Request, conf: &MetaConf) -> Vec<Error> {
+    attachments
+        .iter()
+        .rev()
+        .filter_map(|att| att.del(req, conf).err())
+        .collect()
+}
+
+/// One error standing for several: the first, with how many more there were.
+fn summarize(mut failures: Vec<Error>) -> Result<(), Error> {
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let more = failures.len() - 1;
+    let mut e = failures.remove(0);
+    if more > 0 {
+        e.details = format!("{} (and {more} more failures)", e.details);
+    }
+    Err(e)
+}
+
+impl MetaPlugin {
+    /// Undoes attachments `..=failed` after a failed ADD; returns `failure`, with the
+    /// rollback's own failure added when it could not finish.
+    fn roll_back(
+        &self,
+        req: &Request,
+        conf: &MetaConf,
+        entry: &cache::Entry,
+        file: &std::path::Path,
+        failed: usize,
+        failure: Error,
+    ) -> Error {
+        let undo = &entry.attachments[..=failed.min(entry.attachments.len() - 1)];
+        match summarize(del_all(undo, req, conf)) {
+            Ok(()) => {
+                if let Err(e) = cache::remove(file) {
+                    tracing::warn!("after rollback: {e}");
+                }
+                failure
+            }
+            Err(rollback) => {
+                let mut e = failure;
+                e.details = format!(
+                    "{}; rollback incomplete, DEL will retry from the cache: {rollback}",
+                    e.details
+                );
+                e
+            }
+        }
+    }
+
+    fn add_all(
+        &self,
+        req: &Request,
+        conf: &MetaConf,
+        entry: &mut cache::Entry,
+        file: &std::path::Path,
+    ) -> Result<Vec<CniResult>, (usize, Error)> {
+        let mut results = Vec::with_capacity(entry.attachments.len());
+        for k in 0..entry.attachments.len() {
+            let (result, wire) = entry.attachments[k].add(req, conf).map_err(|e| (k, e))?;
+            entry.attachments[k].result = Some(wire);
+            results.push(result);
+            cache::write(file, entry).map_err(|e| (k, e))?;
+        }
+        let last = entry.attachments.len() - 1;
+        let moves: Vec<(usize, String, std::net::IpAddr)> = entry
+            .attachments
+            .iter()
+            .enumerate()
+            .flat_map(|(k, a)| {
+                a.default_route
+                    .iter()
+                    .map(move |gw| (k, a.ifname.clone(), *gw))
+            })
+            .collect();
+        if !moves.is_empty() {
+            let path = req.netns.as_deref().unwrap_or(std::path::Path::new(""));
+            let netns =
+                Netns::open(path).map_err(|e| (last, Error::netns(path, e.is_not_found(), e)))?;
+            for (k, ifname, gw) in moves {
+                default_route::apply(&netns, &mut results, k, &ifname, gw).map_err(|e| (k, e))?;
+            }
+            for (att, result) in entry.attachments.iter_mut().zip(&results) {
+                let version = att
+                    .result
+                    .as_ref()
+                    .and_then(|v| v.get("cniVersion"))
+                    .and_then(|v| v.as_str())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(cni::Version::LATEST);
+                att.result = Some(result.to_value(version).map_err(|e| (last, e))?);
+            }
+            cache::write(file, entry).map_err(|e| (last, e))?;
+        }
+        Ok(results)
+    }
+}
+
+impl Plugin for MetaPlugin {
+    fn name(&self) -> &'static str {
+        "meta-cni"
+    }
+
+    fn known_args(&self) -> &'static [&'static str] {
+        &[
+            "K8S_POD_NAMESPACE",
+            "K8S_POD_NAME",
+            "K8S_POD_INFRA_CONTAINER_ID",
+            "K8S_POD_UID",
+            "IP",
+            "MAC",
+        ]
+    }
+
+    fn add(&self, req: &Request) -> Result<CniResult, Error> {
+        let conf = MetaConf::load(req)?;
+        let attachments = plan::build(&conf, req)?;
+        let file = cache::path(&conf.cni_dir, &req.container_id, &req.ifname)?;
+        if let cache::Read::Found(_) = cache::read(&file)? {
+            return Err(Error::environment(
+                format!(
+                    "container {} already has an attachment on {}",
+                    req.container_id, req.ifname
+                ),
+                "DEL it before adding it again",
+            ));
+        }
+        let mut entry = cache::Entry {
+            container_id: req.container_id.clone(),
+            ifname: req.ifname.clone(),
+            netns: req.netns.clone(),
+            attachments,
+        };
+        cache::write(&file, &entry)?;
+        let results = match self.add_all(req, &conf, &mut entry, &file) {
+            Ok(r) => r,
+            Err((k, e)) => return Err(self.roll_back(req, &conf, &entry, &file, k, e)),
+        };
+        Ok(match conf.result_mode {
+            ResultMode::Merged => merge::merged(&results),
+            ResultMode::Cluster => results.into_iter().next().unwrap_or_default(),
+        })
+    }
+
+    fn del(&self, req: &Request) -> Result<(), Error> {
+        let conf = MetaConf::load(req)?;
+        let file = cache::path(&conf.cni_dir, &req.container_id, &req.ifname)?;
+        let attachments = match cache::read(&file)? {
+            cache::Read::Found(entry) => entry.attachments,
+            cache::Read::Missing => plan::build(&conf, req)?,
+            cache::Read::Corrupt(why) => {
+                tracing::warn!(
+                    "cache {} is corrupt ({why}): DEL from the config",
+                    file.display()
+                );
+                plan::build(&conf, req)?
+            }
+        };
+        summarize(del_all(&attachments, req, &conf))?;
+        cache::remove(&file)
+    }
+
+    fn check(&self, req: &Request) -> Result<(), Error> {
+        let conf = MetaConf::load(req)?;
+        let file = cache::path(&conf.cni_dir, &req.container_id, &req.ifname)?;
+        let entry = match cache::read(&file)? {
+            cache::Read::Found(entry) => entry,
+            cache::Read::Missing => {
+                return Err(Error::new(
+                    ErrorCode::CHECK_FAILED,
+                    format!("no attachment of {} on {}", req.container_id, req.ifname),
+                    "nothing was added, or it was deleted",
+                ))
+            }
+            cache::Read::Corrupt(why) => {
+                return Err(Error::new(
+                    ErrorCode::CHECK_FAILED,
+                    format!("cache {} is corrupt", file.display()),
+                    why,
+                ))
+            }
+        };
+        for att in &entry.attachments {
+            att.check(req, &conf)?;
+        }
+        Ok(())
+    }
+
+    fn status(&self, req: &Request) -> Result<(), Error> {
+        let conf = MetaConf::load(req)?;
+        for att in plan::build(&conf, req)? {
+            att.status(req, &conf)?;
+        }
+        Ok(())
+    }
+
+    fn gc(&self, req: &Request) -> Result<(), Error> {
+        let conf = MetaConf::load(req)?;
+        let valid: Vec<chain::Attachment> = match req.netconf.extra.get(VALID_ATTACHMENTS) {
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| Error::invalid_config(VALID_ATTACHMENTS, v, e))?,
+            None => Vec::new(),
+        };
+        let mut failures = Vec::new();
+        let mut delegate_valid = Vec::new();
+        for (file, entry) in cache::all(&conf.cni_dir) {
+            let keep = valid
+                .iter()
+                .any(|a| a.container_id == entry.container_id && a.ifname == entry.ifname);
+            if keep {
+                delegate_valid.extend(entry.attachments.iter().map(|a| chain::Attachment {
+                    container_id: entry.container_id.clone(),
+                    ifname: a.ifname.clone(),
+                }));
+                continue;
+            }
+            let mut stale = req.clone();
+            stale.container_id = entry.container_id.clone();
+            stale.ifname = entry.ifname.clone();
+            stale.netns = entry.netns.clone();
+            let errors = del_all(&entry.attachments, &stale, &conf);
+            if errors.is_empty() {
+                if let Err(e) = cache::remove(&file) {
+                    failures.push(e);
+                }
+            }
+            failures.extend(errors);
+        }
+        for att in plan::build(&conf, req)? {
+            if let Err(e) = att.gc(req, &conf, &delegate_valid) {
+                failures.push(e);
+            }
+        }
+        summarize(failures)
+    }
+}
