@@ -155,7 +155,8 @@ pub(crate) fn run(
     }
 
     if config.ip_masq && !prev.ips.is_empty() {
-        let rules = masquerade::rules_of(&config.network, &req.container_id, &req.ifname)
+        let rules = masquerade::RULES
+            .rules_of(&config.network, &req.container_id, &req.ifname)
             .map_err(io("list masquerade rules"))?;
         if rules.len() < prev.ips.len() {
             return Err(failed(
@@ -165,7 +166,8 @@ pub(crate) fn run(
         }
     }
     if config.mac_spoof_check {
-        let rules = spoof_check::rules_of(&config.network, &req.container_id, &req.ifname)
+        let rules = spoof_check::RULES
+            .rules_of(&config.network, &req.container_id, &req.ifname)
             .map_err(io("list MAC spoof checks"))?;
         if rules.is_empty() {
             return Err(failed("MAC spoof check rule missing", ""));

@@ -222,12 +222,13 @@ impl Bridge {
     /// Undoes what a failed ADD made, newest first; every step is tried.
     fn roll_back(&self, req: &Request, config: &Config, made: &Made) {
         if made.masquerade {
-            if let Err(e) = masquerade::del(&config.network, &req.container_id, &req.ifname) {
+            if let Err(e) = masquerade::RULES.del(&config.network, &req.container_id, &req.ifname) {
                 tracing::warn!("removing masquerade rules after a failed ADD: {e}");
             }
         }
         if made.spoof_check {
-            if let Err(e) = spoof_check::del(&config.network, &req.container_id, &req.ifname) {
+            if let Err(e) = spoof_check::RULES.del(&config.network, &req.container_id, &req.ifname)
+            {
                 tracing::warn!("removing the MAC spoof check after a failed ADD: {e}");
             }
         }
@@ -292,12 +293,13 @@ impl Plugin for Bridge {
             }
         }
         if config.ip_masq {
-            if let Err(e) = masquerade::del(&config.network, &req.container_id, &req.ifname) {
+            if let Err(e) = masquerade::RULES.del(&config.network, &req.container_id, &req.ifname) {
                 failures.push(Error::io("remove masquerade rules", e));
             }
         }
         if config.mac_spoof_check {
-            if let Err(e) = spoof_check::del(&config.network, &req.container_id, &req.ifname) {
+            if let Err(e) = spoof_check::RULES.del(&config.network, &req.container_id, &req.ifname)
+            {
                 failures.push(Error::io("remove the MAC spoof check", e));
             }
         }
@@ -352,11 +354,13 @@ impl Plugin for Bridge {
                 .map(|(r, _)| r)
                 .collect()
         };
-        masquerade::network_rules(&config.network)
-            .and_then(|r| masquerade::delete(&stale(r)))
+        masquerade::RULES
+            .network_rules(&config.network)
+            .and_then(|r| masquerade::RULES.delete(&stale(r)))
             .map_err(|e| Error::io("remove stale masquerade rules", e))?;
-        spoof_check::network_rules(&config.network)
-            .and_then(|r| spoof_check::delete(&stale(r)))
+        spoof_check::RULES
+            .network_rules(&config.network)
+            .and_then(|r| spoof_check::RULES.delete(&stale(r)))
             .map_err(|e| Error::io("remove stale MAC spoof checks", e))?;
         Ok(())
     }

@@ -4,6 +4,8 @@
 //! Comments are limited to 128 bytes and container IDs alone can use half of that, so the
 //! tag holds digests: `meta-cni:<network digest>:<attachment digest>`.
 
+use kernel::nft::{self, NftRule};
+use nftables::types::NfFamily;
 use sha2::{Digest, Sha256};
 
 const PREFIX: &str = "meta-cni";
@@ -41,6 +43,58 @@ pub(crate) fn attachment_of<'a>(network: &str, comment: &'a str) -> Option<&'a s
 /// The attachment digest of one attachment, to compare with [`attachment_of`].
 pub(crate) fn attachment_digest(network: &str, container_id: &str, ifname: &str) -> String {
     digest(&[network, container_id, ifname])
+}
+
+/// An nftables table whose rules carry our tags: DEL finds an attachment's rules in it, GC a
+/// network's.
+pub(crate) struct TaggedTable {
+    /// The table's family.
+    pub(crate) family: NfFamily,
+    /// The table's name.
+    pub(crate) name: &'static str,
+}
+
+impl TaggedTable {
+    /// The rules of one attachment.
+    pub(crate) fn rules_of(
+        &self,
+        network: &str,
+        container_id: &str,
+        ifname: &str,
+    ) -> kernel::Result<Vec<NftRule>> {
+        let tag = attachment(network, container_id, ifname);
+        Ok(nft::table_rules(self.family, self.name)?
+            .into_iter()
+            .filter(|r| r.comment.as_deref() == Some(tag.as_str()))
+            .collect())
+    }
+
+    /// Removes the rules of one attachment; none is fine.
+    pub(crate) fn del(
+        &self,
+        network: &str,
+        container_id: &str,
+        ifname: &str,
+    ) -> kernel::Result<()> {
+        let rules = self.rules_of(network, container_id, ifname)?;
+        nft::delete_rules(self.family, self.name, &rules)
+    }
+
+    /// Every rule of `network`, with its attachment digest.
+    pub(crate) fn network_rules(&self, network: &str) -> kernel::Result<Vec<(NftRule, String)>> {
+        Ok(nft::table_rules(self.family, self.name)?
+            .into_iter()
+            .filter_map(|r| {
+                let att = attachment_of(network, r.comment.as_deref()?)?.to_string();
+                Some((r, att))
+            })
+            .collect())
+    }
+
+    /// Deletes rules found by [`TaggedTable::network_rules`].
+    pub(crate) fn delete(&self, rules: &[NftRule]) -> kernel::Result<()> {
+        nft::delete_rules(self.family, self.name, rules)
+    }
 }
 
 #[cfg(test)]

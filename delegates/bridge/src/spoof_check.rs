@@ -7,14 +7,14 @@
 
 use std::borrow::Cow;
 
-use kernel::nft::{self, NftRule};
+use kernel::nft;
 use nftables::batch::Batch;
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField};
 use nftables::schema::{Chain, NfListObject, Rule, Table};
 use nftables::stmt::{Match, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
-use crate::rule_tag;
+use crate::rule_tag::{self, TaggedTable};
 
 /// The table of our spoof-check rules.
 pub(crate) const TABLE: &str = "meta_cni_bridge";
@@ -81,40 +81,8 @@ pub(crate) fn add(
     )
 }
 
-/// The spoof-check rules of one attachment.
-pub(crate) fn rules_of(
-    network: &str,
-    container_id: &str,
-    ifname: &str,
-) -> kernel::Result<Vec<NftRule>> {
-    let tag = rule_tag::attachment(network, container_id, ifname);
-    Ok(nft::table_rules(NfFamily::Bridge, TABLE)?
-        .into_iter()
-        .filter(|r| r.comment.as_deref() == Some(tag.as_str()))
-        .collect())
-}
-
-/// Removes the rule of one attachment; none is fine.
-pub(crate) fn del(network: &str, container_id: &str, ifname: &str) -> kernel::Result<()> {
-    nft::delete_rules(
-        NfFamily::Bridge,
-        TABLE,
-        &rules_of(network, container_id, ifname)?,
-    )
-}
-
-/// Every spoof-check rule of `network`, with its attachment digest.
-pub(crate) fn network_rules(network: &str) -> kernel::Result<Vec<(NftRule, String)>> {
-    Ok(nft::table_rules(NfFamily::Bridge, TABLE)?
-        .into_iter()
-        .filter_map(|r| {
-            let att = rule_tag::attachment_of(network, r.comment.as_deref()?)?.to_string();
-            Some((r, att))
-        })
-        .collect())
-}
-
-/// Deletes rules found by [`network_rules`].
-pub(crate) fn delete(rules: &[NftRule]) -> kernel::Result<()> {
-    nft::delete_rules(NfFamily::Bridge, TABLE, rules)
-}
+/// Our spoof-check rules, found by their tags.
+pub(crate) const RULES: TaggedTable = TaggedTable {
+    family: NfFamily::Bridge,
+    name: TABLE,
+};
