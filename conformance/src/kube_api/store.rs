@@ -1,0 +1,211 @@
+//! The objects the stand-in serves, by kind, namespace and name, with one revision counter
+//! for all of them (etcd's revision: every write gets the next `resourceVersion`).
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use super::timestamp;
+
+/// The kinds of object the stand-in serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Kind {
+    /// `v1` `Pod`.
+    Pod,
+    /// `k8s.cni.cncf.io/v1` `NetworkAttachmentDefinition`.
+    Nad,
+}
+
+impl Kind {
+    /// The resource name in URLs.
+    pub(crate) fn plural(self) -> &'static str {
+        match self {
+            Kind::Pod => "pods",
+            Kind::Nad => "network-attachment-definitions",
+        }
+    }
+
+    /// The API group; `None` for the core group.
+    pub(crate) fn group(self) -> Option<&'static str> {
+        match self {
+            Kind::Pod => None,
+            Kind::Nad => Some("k8s.cni.cncf.io"),
+        }
+    }
+
+    /// `apiVersion` of objects and lists of this kind.
+    pub(crate) fn api_version(self) -> &'static str {
+        match self {
+            Kind::Pod => "v1",
+            Kind::Nad => "k8s.cni.cncf.io/v1",
+        }
+    }
+
+    /// `kind` of one object.
+    pub(crate) fn kind(self) -> &'static str {
+        match self {
+            Kind::Pod => "Pod",
+            Kind::Nad => "NetworkAttachmentDefinition",
+        }
+    }
+
+    /// The resource as error messages name it: `pods`,
+    /// `network-attachment-definitions.k8s.cni.cncf.io`.
+    pub(crate) fn qualified(self) -> String {
+        match self.group() {
+            None => self.plural().to_owned(),
+            Some(group) => format!("{}.{group}", self.plural()),
+        }
+    }
+}
+
+/// Key of one stored object.
+type Key = (Kind, String, String);
+
+/// Every stored object, and the revision of the last write.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    objects: BTreeMap<Key, Value>,
+    revision: u64,
+    uids: u64,
+}
+
+impl Store {
+    /// Stores `object` as if it had just been created, replacing any object of that kind,
+    /// namespace and name: `apiVersion` and `kind` are set, `metadata.namespace` defaults to
+    /// `default`, `uid` and `creationTimestamp` are kept when present and filled in
+    /// otherwise, and `resourceVersion` is the next revision. Returns the stored object.
+    ///
+    /// Panics when `object` is not an object or has no `metadata.name`: test data is wrong.
+    pub(crate) fn create(&mut self, kind: Kind, object: Value) -> Value {
+        let Value::Object(mut object) = object else {
+            panic!("a {} must be a JSON object, not {object}", kind.kind());
+        };
+        let name = object
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("a {} needs metadata.name", kind.kind()))
+            .to_owned();
+        object.insert("apiVersion".into(), kind.api_version().into());
+        object.insert("kind".into(), kind.kind().into());
+        // Kubernetes serialises apiVersion and kind first.
+        let mut ordered = Map::new();
+        for key in ["apiVersion", "kind"] {
+            if let Some(v) = object.shift_remove(key) {
+                ordered.insert(key.into(), v);
+            }
+        }
+        ordered.extend(object);
+        let mut object = Value::Object(ordered);
+
+        let metadata = &mut object["metadata"];
+        if metadata["namespace"].as_str().is_none() {
+            metadata["namespace"] = "default".into();
+        }
+        if metadata["uid"].as_str().is_none() {
+            self.uids += 1;
+            metadata["uid"] = new_uid(self.uids).into();
+        }
+        if metadata["creationTimestamp"].as_str().is_none() {
+            metadata["creationTimestamp"] = timestamp::now().into();
+        }
+        let namespace = metadata["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_owned();
+        self.put(kind, &namespace, &name, object)
+    }
+
+    /// Replaces a stored object with `object` at the next revision; returns what was stored.
+    pub(crate) fn put(&mut self, kind: Kind, namespace: &str, name: &str, object: Value) -> Value {
+        let mut object = object;
+        self.revision += 1;
+        object["metadata"]["resourceVersion"] = self.revision.to_string().into();
+        self.objects
+            .insert((kind, namespace.into(), name.into()), object.clone());
+        object
+    }
+
+    /// The stored object, if any.
+    pub(crate) fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<&Value> {
+        self.objects.get(&(kind, namespace.into(), name.into()))
+    }
+
+    /// Removes an object; returns it if it existed. Deleting is a write: it takes a revision.
+    pub(crate) fn remove(&mut self, kind: Kind, namespace: &str, name: &str) -> Option<Value> {
+        let removed = self.objects.remove(&(kind, namespace.into(), name.into()));
+        if removed.is_some() {
+            self.revision += 1;
+        }
+        removed
+    }
+
+    /// A `<Kind>List` of every object of `kind`, in `namespace` or in all namespaces, sorted
+    /// by namespace and name as the real server returns them.
+    pub(crate) fn list(&self, kind: Kind, namespace: Option<&str>) -> Value {
+        let items: Vec<Value> = self
+            .objects
+            .iter()
+            .filter(|((k, ns, _), _)| *k == kind && namespace.is_none_or(|want| want == ns))
+            .map(|(_, object)| object.clone())
+            .collect();
+        json!({
+            "apiVersion": kind.api_version(),
+            "kind": format!("{}List", kind.kind()),
+            "metadata": { "resourceVersion": self.revision.to_string() },
+            "items": items,
+        })
+    }
+}
+
+/// A version-4-shaped UUID that is unique within the process.
+fn new_uid(serial: u64) -> String {
+    let pid = u64::from(std::process::id());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        nanos,
+        pid & 0xffff,
+        (pid >> 16) & 0xfff,
+        serial >> 48 & 0xfff,
+        serial & 0xffff_ffff_ffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Kind, Store};
+    use serde_json::json;
+
+    #[test]
+    fn create_fills_metadata_and_counts_revisions() {
+        let mut store = Store::default();
+        let pod = store.create(Kind::Pod, json!({"metadata": {"name": "p"}, "spec": {}}));
+        assert_eq!(pod["apiVersion"], "v1");
+        assert_eq!(pod["kind"], "Pod");
+        assert_eq!(pod["metadata"]["namespace"], "default");
+        assert_eq!(pod["metadata"]["resourceVersion"], "1");
+        assert!(
+            pod["metadata"]["uid"].as_str().unwrap().len() == 36,
+            "{pod}"
+        );
+        let keys: Vec<&String> = pod.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec"]);
+
+        let nad = store.create(
+            Kind::Nad,
+            json!({"metadata": {"name": "n", "namespace": "x", "uid": "u"}}),
+        );
+        assert_eq!(nad["metadata"]["uid"], "u");
+        assert_eq!(nad["metadata"]["resourceVersion"], "2");
+        assert_eq!(
+            store.list(Kind::Nad, None)["metadata"]["resourceVersion"],
+            "2"
+        );
+        assert_eq!(store.list(Kind::Nad, Some("default"))["items"], json!([]));
+        assert_eq!(store.list(Kind::Pod, Some("default"))["items"][0], pod);
+    }
+}
