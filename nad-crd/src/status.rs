@@ -43,22 +43,8 @@ pub struct NetworkStatus {
     pub gateway: Vec<String>,
 }
 
-/// DNS settings, as in a CNI result.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dns {
-    /// Name server addresses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub nameservers: Vec<String>,
-    /// The local domain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain: Option<String>,
-    /// Search domains.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub search: Vec<String>,
-    /// Resolver options.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub options: Vec<String>,
-}
+/// DNS settings: exactly a CNI result's.
+pub use cni::Dns;
 
 impl NetworkStatus {
     /// Renders `statuses` as the annotation's value: a JSON list indented by four spaces, the

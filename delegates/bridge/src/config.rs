@@ -1,8 +1,7 @@
 //! The bridge netconf: every option of the reference plugin, validated before anything is
 //! touched, each problem a code-7 error naming the field and the value.
 
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use cni::{Error, Request};
 
@@ -68,11 +67,13 @@ impl Config {
     pub(crate) fn load(req: &Request) -> Result<Config, Error> {
         let conf = &req.netconf;
         let extra = &conf.extra;
-        let bridge = field::<String>(extra, "bridge")?.unwrap_or_else(|| DEFAULT_BRIDGE.into());
+        let bridge = conf
+            .field::<String>("bridge")?
+            .unwrap_or_else(|| DEFAULT_BRIDGE.into());
         if let Some(why) = cni::validate::ifname_problem(&bridge) {
             return Err(Error::invalid_config("bridge", &bridge, why));
         }
-        let flag = |key: &str| field::<bool>(extra, key).map(Option::unwrap_or_default);
+        let flag = |key: &str| conf.field::<bool>(key).map(Option::unwrap_or_default);
         let is_default_gateway = flag("isDefaultGateway")?;
         let hairpin = flag("hairpinMode")?;
         let promisc = flag("promiscMode")?;
@@ -83,7 +84,7 @@ impl Config {
                 "cannot set hairpin mode and promiscuous mode (promiscMode) at the same time",
             ));
         }
-        let mtu = match field::<u64>(extra, "mtu")? {
+        let mtu = match conf.field::<u64>("mtu")? {
             None | Some(0) => None,
             Some(m) if (u64::from(MIN_MTU)..=65535).contains(&m) => Some(m as u32),
             Some(m) => {
@@ -94,7 +95,7 @@ impl Config {
                 ))
             }
         };
-        let vlan = match field::<i64>(extra, "vlan")? {
+        let vlan = match conf.field::<i64>("vlan")? {
             None | Some(0) => None,
             Some(v) if (1..=4094).contains(&v) => Some(v as u16),
             Some(v) => {
@@ -123,7 +124,7 @@ impl Config {
                 "an IPAM plugin cannot configure a container interface that is kept down",
             ));
         }
-        if let Some(backend) = field::<String>(extra, "ipMasqBackend")? {
+        if let Some(backend) = conf.field::<String>("ipMasqBackend")? {
             if backend != "nftables" && backend != "iptables" {
                 return Err(Error::invalid_config(
                     "ipMasqBackend",
@@ -144,23 +145,13 @@ impl Config {
             promisc,
             vlan,
             vlan_trunk,
-            preserve_default_vlan: field::<bool>(extra, "preserveDefaultVlan")?.unwrap_or(true),
+            preserve_default_vlan: conf.field::<bool>("preserveDefaultVlan")?.unwrap_or(true),
             mac_spoof_check: flag("macspoofchk")?,
             enable_dad: flag("enabledad")?,
             disable_container_interface,
             ipam_type,
             mac: requested_mac(req)?,
         })
-    }
-}
-
-/// `key` of the netconf as a `T`; a value of the wrong type is a code-7 error naming it.
-fn field<T: DeserializeOwned>(extra: &Map<String, Value>, key: &str) -> Result<Option<T>, Error> {
-    match extra.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
-            .map_err(|e| Error::invalid_config(key, shown(v), e)),
     }
 }
 

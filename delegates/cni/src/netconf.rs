@@ -92,6 +92,21 @@ impl NetConf {
             .map_err(|e| e.context("prevResult"))
     }
 
+    /// Plugin-specific key `key` as a `T`; absent or `null` is `None`, a value of another
+    /// type a code-7 error naming the key and the value.
+    pub fn field<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        match self.extra.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
+                let shown = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Error::invalid_config(key, shown, e)
+            }),
+        }
+    }
+
     /// `args.cni.<key>`, the conventional place for per-attachment arguments.
     pub fn cni_arg(&self, key: &str) -> Option<&Value> {
         self.args.as_ref()?.get("cni")?.get(key)

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use cni::{Error, ErrorCode, Request};
@@ -60,15 +59,6 @@ pub(crate) struct MetaConf {
     pub(crate) runtime_config: Map<String, Value>,
 }
 
-fn field<T: DeserializeOwned>(extra: &Map<String, Value>, key: &str) -> Result<Option<T>, Error> {
-    match extra.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
-            .map_err(|e| Error::invalid_config(key, v, e)),
-    }
-}
-
 /// A list given as a JSON list or, as Multus also accepts, one comma-separated string.
 fn names(extra: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, Error> {
     match extra.get(key) {
@@ -90,8 +80,14 @@ impl MetaConf {
     /// Reads and validates the meta netconf of `req`.
     pub(crate) fn load(req: &Request) -> Result<MetaConf, Error> {
         let extra = &req.netconf.extra;
-        let cluster_network = field::<String>(extra, "clusterNetwork")?.filter(|s| !s.is_empty());
-        let delegates = field::<Vec<Value>>(extra, "delegates")?.unwrap_or_default();
+        let cluster_network = req
+            .netconf
+            .field::<String>("clusterNetwork")?
+            .filter(|s| !s.is_empty());
+        let delegates = req
+            .netconf
+            .field::<Vec<Value>>("delegates")?
+            .unwrap_or_default();
         if cluster_network.is_none() && delegates.is_empty() {
             return Err(Error::new(
                 ErrorCode::INVALID_NETWORK_CONFIG,
@@ -99,7 +95,9 @@ impl MetaConf {
                 "set clusterNetwork (a NAD name, a file or a directory) or delegates",
             ));
         }
-        let multus_namespace = field::<String>(extra, "multusNamespace")?
+        let multus_namespace = req
+            .netconf
+            .field::<String>("multusNamespace")?
             .unwrap_or_else(|| DEFAULT_MULTUS_NAMESPACE.into());
         let global_namespaces = names(extra, "globalNamespaces")?.unwrap_or_else(|| {
             vec![
@@ -108,7 +106,7 @@ impl MetaConf {
                 "kube-system".into(),
             ]
         });
-        let result_mode = match field::<String>(extra, "resultMode")?.as_deref() {
+        let result_mode = match req.netconf.field::<String>("resultMode")?.as_deref() {
             Some("merged") => ResultMode::Merged,
             Some("cluster") => ResultMode::Cluster,
             Some(other) => {
@@ -120,22 +118,36 @@ impl MetaConf {
             }
             None => ResultMode::Merged,
         };
-        let kubeconfig =
-            field::<PathBuf>(extra, "kubeconfig")?.filter(|p| !p.as_os_str().is_empty());
+        let kubeconfig = req
+            .netconf
+            .field::<PathBuf>("kubeconfig")?
+            .filter(|p| !p.as_os_str().is_empty());
         let networks = extra.get("networks").filter(|v| !v.is_null()).cloned();
         let conf = MetaConf {
             cluster_network,
             delegates,
             default_networks: names(extra, "defaultNetworks")?.unwrap_or_default(),
-            conf_dir: field(extra, "confDir")?.unwrap_or_else(|| DEFAULT_CONF_DIR.into()),
-            cni_dir: field(extra, "cniDir")?.unwrap_or_else(|| DEFAULT_CNI_DIR.into()),
-            bin_dir: field(extra, "binDir")?.unwrap_or_else(|| DEFAULT_BIN_DIR.into()),
+            conf_dir: req
+                .netconf
+                .field("confDir")?
+                .unwrap_or_else(|| DEFAULT_CONF_DIR.into()),
+            cni_dir: req
+                .netconf
+                .field("cniDir")?
+                .unwrap_or_else(|| DEFAULT_CNI_DIR.into()),
+            bin_dir: req
+                .netconf
+                .field("binDir")?
+                .unwrap_or_else(|| DEFAULT_BIN_DIR.into()),
             multus_namespace,
-            namespace_isolation: field(extra, "namespaceIsolation")?.unwrap_or(false),
+            namespace_isolation: req.netconf.field("namespaceIsolation")?.unwrap_or(false),
             global_namespaces,
             system_namespaces: names(extra, "systemNamespaces")?
                 .unwrap_or_else(|| vec!["kube-system".into()]),
-            nad_dir: field(extra, "nadDir")?.unwrap_or_else(|| DEFAULT_NAD_DIR.into()),
+            nad_dir: req
+                .netconf
+                .field("nadDir")?
+                .unwrap_or_else(|| DEFAULT_NAD_DIR.into()),
             networks,
             result_mode,
             runtime_config: req.netconf.runtime_config.clone().unwrap_or_default(),
