@@ -13,7 +13,6 @@ pub mod crd;
 pub mod default_network;
 pub mod error;
 pub mod ip_request;
-pub mod mac;
 pub mod nad;
 pub mod nad_config;
 pub mod names;
@@ -24,11 +23,11 @@ pub use annotations::{
     DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, NETWORK_STATUS_ANNOTATION,
     RESOURCE_NAME_ANNOTATION,
 };
+pub use cni::MacAddress;
 pub use crd::{crd, crd_yaml};
 pub use default_network::parse_default_network_annotation;
 pub use error::{AnnotationError, EntryProblem, NadConfigError};
 pub use ip_request::IpRequest;
-pub use mac::MacAddress;
 pub use nad::{NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec};
 pub use nad_config::NadConfig;
 pub use selection::{parse_networks_annotation, NetworkSelection};

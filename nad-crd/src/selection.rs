@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use crate::annotations::NETWORKS_ANNOTATION;
 use crate::error::{AnnotationError, EntryProblem};
 use crate::ip_request::IpRequest;
-use crate::mac::MacAddress;
 use crate::names::{interface_name_problem, nad_name_problem, namespace_problem};
+use cni::MacAddress;
 
 /// One selected network, with what the pod asks of the attachment. Serialises with the JSON
 /// form's field names, leaving out what was not asked for.

@@ -270,20 +270,11 @@ fn requested_mac(req: &Request) -> Result<Option<[u8; 6]>, Error> {
     Ok(None)
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff` (or with `-`); a multicast address cannot be a NIC's.
+/// Parses a requested MAC; a multicast address cannot be an interface's.
 fn parse_mac(text: &str) -> Result<[u8; 6], &'static str> {
-    const SHAPE: &str = "not a MAC address (expected six hex pairs such as 0a:58:0a:01:02:03)";
-    let parts: Vec<&str> = text.split([':', '-']).collect();
-    if parts.len() != 6 {
-        return Err(SHAPE);
-    }
-    let mut mac = [0u8; 6];
-    for (byte, part) in mac.iter_mut().zip(parts) {
-        if part.len() != 2 {
-            return Err(SHAPE);
-        }
-        *byte = u8::from_str_radix(part, 16).map_err(|_| SHAPE)?;
-    }
+    let mac = cni::MacAddress::parse(text)
+        .ok_or("not a MAC address (expected six hex pairs such as 0a:58:0a:01:02:03)")?
+        .octets();
     if mac[0] & 1 != 0 {
         return Err("a multicast address cannot be an interface's MAC");
     }

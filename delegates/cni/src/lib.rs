@@ -12,6 +12,7 @@ pub mod chain;
 pub mod error;
 pub mod invoke;
 pub mod logging;
+pub mod mac;
 pub mod netconf;
 pub mod request;
 pub mod result;
@@ -21,6 +22,7 @@ pub mod version;
 
 pub use args::CniArgs;
 pub use error::{Error, ErrorCode};
+pub use mac::MacAddress;
 pub use netconf::{ConfList, NetConf};
 pub use request::{Command, EnvSource, ProcessEnv, Request};
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};

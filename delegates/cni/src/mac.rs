@@ -1,4 +1,4 @@
-//! A requested MAC address: six bytes, as the `mac` of a networks annotation entry.
+//! MAC addresses as netconfs and annotations write them.
 
 use std::fmt;
 
