@@ -111,6 +111,9 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// errno 26, "Text file busy".
+const ETXTBSY: i32 = 26;
+
 /// Execs `binary` for `inv` with `stdin`; returns its stdout on success, its error object
 /// (or one describing how it died) on failure.
 pub fn exec(binary: &Path, inv: &Invocation, stdin: &[u8]) -> Result<Vec<u8>, Error> {
@@ -132,9 +135,18 @@ pub fn exec(binary: &Path, inv: &Invocation, stdin: &[u8]) -> Result<Vec<u8>, Er
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = child
-        .spawn()
-        .map_err(|e| Error::io(format!("exec plugin {name}"), e))?;
+    // A binary still open for writing (being installed, or its fd held by a process that
+    // forked meanwhile) fails with ETXTBSY: it passes, so retry as libcni does.
+    let mut backoff = std::time::Duration::from_millis(20);
+    let mut child = loop {
+        match child.spawn() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && backoff.as_secs() < 1 => {
+                std::thread::sleep(backoff);
+                backoff *= 2;
+            }
+            spawned => break spawned.map_err(|e| Error::io(format!("exec plugin {name}"), e))?,
+        }
+    };
     if let Some(mut input) = child.stdin.take() {
         // A plugin may exit without reading stdin (VERSION does): a broken pipe is fine.
         if let Err(e) = input.write_all(stdin) {
