@@ -38,6 +38,8 @@ impl ErrorCode {
     pub const DELEGATE_FAILED: ErrorCode = ErrorCode(101);
     /// 102: CHECK found the attachment not as ADD left it.
     pub const CHECK_FAILED: ErrorCode = ErrorCode(102);
+    /// 103: the Kubernetes API refused a request (not a transient failure: those are 11).
+    pub const KUBERNETES_API: ErrorCode = ErrorCode(103);
 }
 
 impl fmt::Display for ErrorCode {

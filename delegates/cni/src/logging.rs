@@ -1,9 +1,11 @@
 //! Logs go to stderr or a file, never stdout: stdout belongs to the result.
 
 use std::fs::OpenOptions;
-use std::path::Path;
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 /// The environment variable holding the log filter (`warn` when unset), e.g. `debug`.
@@ -11,24 +13,73 @@ pub const LOG_LEVEL_ENV: &str = "META_CNI_LOG";
 /// The environment variable naming a log file to append to instead of stderr.
 pub const LOG_FILE_ENV: &str = "META_CNI_LOG_FILE";
 
+/// Where and how much a call logs. A plugin may take these from its netconf
+/// ([`crate::Plugin::log_settings`]); the environment fills what it leaves unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// A `tracing` filter (`error`, `warn`, `info`, `debug`, ...).
+    pub level: Option<String>,
+    /// A file to append to.
+    pub file: Option<PathBuf>,
+    /// Whether to log to stderr too when a file is set (without a file, stderr is used).
+    pub stderr: bool,
+}
+
+/// Both sinks of one subscriber: the file (if any) and stderr (if wanted).
+struct Sinks {
+    file: Option<Mutex<std::fs::File>>,
+    stderr: bool,
+}
+
+/// One log line's writer over [`Sinks`].
+struct SinkWriter<'a>(&'a Sinks);
+
+impl Write for SinkWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(file) = &self.0.file {
+            // A poisoned lock only means another thread panicked mid-line: keep logging.
+            let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
+            f.write_all(buf)?;
+        }
+        if self.0.stderr {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Sinks {
+    type Writer = SinkWriter<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        SinkWriter(self)
+    }
+}
+
 /// Installs the process-wide subscriber once; later calls do nothing.
-pub fn init(level: Option<&str>, file: Option<&Path>) {
-    let level = level
-        .map(str::to_string)
+pub fn init(settings: Settings) {
+    let level = settings
+        .level
         .or_else(|| std::env::var(LOG_LEVEL_ENV).ok())
         .unwrap_or_else(|| "warn".into());
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("warn"));
-    let file = file
-        .map(Path::to_path_buf)
+    let file = settings
+        .file
         .or_else(|| std::env::var_os(LOG_FILE_ENV).map(Into::into));
-    let builder = tracing_subscriber::fmt()
+    let opened = file.and_then(|p| OpenOptions::new().create(true).append(true).open(p).ok());
+    let sinks = Sinks {
+        stderr: settings.stderr || opened.is_none(),
+        file: opened.map(Mutex::new),
+    };
+    // A second init (in-process delegates, tests) is harmless: try_init just fails.
+    let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_ansi(false);
-    let opened = file.and_then(|p| OpenOptions::new().create(true).append(true).open(p).ok());
-    // A second init (in-process delegates, tests) is harmless: try_init just fails.
-    let _ = match opened {
-        Some(f) => builder.with_writer(Mutex::new(f)).try_init(),
-        None => builder.with_writer(std::io::stderr).try_init(),
-    };
+        .with_ansi(false)
+        .with_writer(sinks)
+        .try_init();
 }

@@ -41,6 +41,12 @@ pub trait Plugin: Sync {
     /// STATUS: fail with 50/51 if the plugin cannot serve ADDs now.
     fn status(&self, req: &Request) -> Result<(), Error>;
 
+    /// Where this call logs, read from the raw netconf before anything is validated (a bad
+    /// setting is the verb's error to report, not this method's). Default: the environment.
+    fn log_settings(&self, _stdin: &[u8]) -> crate::logging::Settings {
+        crate::logging::Settings::default()
+    }
+
     /// GC: release what belongs to attachments not in `cni.dev/valid-attachments`.
     fn gc(&self, req: &Request) -> Result<(), Error>;
 }
@@ -175,9 +181,10 @@ pub fn call(
 
 /// The `main` of a plugin binary: logs set up, stdin read, one call run, its object printed.
 pub fn main(plugin: &dyn Plugin) -> ExitCode {
-    crate::logging::init(None, None);
     let mut stdin = Vec::new();
-    let outcome = match std::io::stdin().read_to_end(&mut stdin) {
+    let read = std::io::stdin().read_to_end(&mut stdin);
+    crate::logging::init(plugin.log_settings(&stdin));
+    let outcome = match read {
         Ok(_) => run(plugin, &ProcessEnv, stdin),
         Err(e) => Outcome {
             stdout: Error::io("read stdin", e).to_json(Version::LATEST),
