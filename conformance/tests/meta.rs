@@ -1,6 +1,6 @@
 //! CONFORMANCE.md statements 31-35, 38 and 39 (standalone mode: NADs from `nadDir`,
 //! networks from the netconf's `networks`), through the multi-call binary on real
-//! namespaces. Kubernetes mode (the API stand-in) is not covered here yet.
+//! namespaces. Kubernetes mode (the API stand-in) is in `kube_mode.rs`.
 //!
 //! Every test has a private node namespace (bridges, host veths), a pod namespace, and its
 //! own nadDir, cniDir and IPAM data dir.
@@ -537,4 +537,67 @@ fn statement_39_in_process_equals_exec() {
         p.assert_clean();
     }
     assert_eq!(seen[0], seen[1]);
+}
+
+#[test]
+fn network_status_is_cached_in_standalone_mode() {
+    let p = Pod::new();
+    let conf = p.conf(two_networks(), json!({}));
+    p.run(p.call("ADD", &conf)).success();
+    let file = p.cni_dir().join("pod1_eth0.meta-cni.json");
+    let cache: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let status: Vec<(String, String, bool)> = cache["networkStatus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["interface"].as_str().unwrap().to_string(),
+                e["default"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("kube-system/cluster".into(), "eth0".into(), true),
+            ("default/net-a".into(), "data0".into(), false),
+            ("default/net-b".into(), "net2".into(), false),
+        ]
+    );
+    p.run(p.call("DEL", &conf)).quiet_success();
+    p.assert_clean();
+}
+
+#[test]
+fn log_level_file_and_stderr_follow_the_netconf() {
+    let p = Pod::new();
+    let log = p.dir.path().join("meta-cni.log");
+    let conf = p.conf(
+        json!([]),
+        json!({"logLevel": "debug", "logFile": log, "logToStderr": false}),
+    );
+    let out = p.run(p.call("ADD", &conf));
+    out.success();
+    assert_eq!(out.stderr, "", "logToStderr false: the file only");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("DEBUG") || text.contains("INFO"), "{text}");
+    assert!(!out.stdout.contains("DEBUG"), "logs never reach stdout");
+    p.run(p.call("DEL", &conf)).quiet_success();
+    p.assert_clean();
+
+    for (key, value) in [
+        ("logLevel", json!("chatty")),
+        ("logToStderr", json!("yes")),
+        ("retryDeleteOnError", json!(1)),
+        ("apiTimeoutSeconds", json!(0)),
+        ("apiRetries", json!(99)),
+        ("readinessTimeoutSeconds", json!(-1)),
+    ] {
+        let conf = p.conf(json!([]), json!({ key: value }));
+        let e = p.run(p.call("ADD", &conf)).fails_with(7);
+        assert!(e.to_string().contains(key), "{key}: {e}");
+        p.assert_clean();
+    }
 }

@@ -31,6 +31,14 @@ pub(crate) struct Entry {
     pub(crate) netns: Option<PathBuf>,
     /// The attachments, in ADD order.
     pub(crate) attachments: Vec<Attachment>,
+    /// The pod's network-status once ADD finished (also what Kubernetes mode PATCHes), so
+    /// standalone runs can show it too.
+    #[serde(
+        rename = "networkStatus",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub(crate) network_status: Vec<nad_crd::NetworkStatus>,
 }
 
 /// The cache file of (`container_id`, `ifname`): both were validated by the skeleton
@@ -135,6 +143,7 @@ mod tests {
             container_id: "c1".into(),
             ifname: "eth0".into(),
             netns: None,
+            network_status: Vec::new(),
             attachments: Vec::new(),
         };
         write(&file, &entry).unwrap();

@@ -1,7 +1,9 @@
 //! The meta plugin's netconf: a Multus thin-mode netconf (same keys, same defaults) plus our
-//! own `nadDir`, `networks` and `resultMode`. Every problem is a code-7 error naming the key.
+//! own `nadDir`, `networks`, `resultMode`, `apiTimeoutSeconds`, `apiRetries` and
+//! `readinessTimeoutSeconds`. Every problem is a code-7 error naming the key.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -14,6 +16,13 @@ const DEFAULT_BIN_DIR: &str = "/opt/cni/bin";
 const DEFAULT_MULTUS_NAMESPACE: &str = "kube-system";
 /// Where NAD files are read from when neither a kubeconfig nor `nadDir` is given.
 pub(crate) const DEFAULT_NAD_DIR: &str = "/etc/cni/meta-cni/nads";
+/// One API request's bound. Multus's 250 ms fails on busy API servers (its issue #1461).
+const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(10);
+/// Retries of a request that failed with 5xx, 429, a timeout or a connection error.
+const DEFAULT_API_RETRIES: u32 = 4;
+const MAX_API_RETRIES: u32 = 20;
+/// How long ADD, STATUS and GC wait for `readinessindicatorfile` (Multus waits 45 s).
+const DEFAULT_READINESS_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// What ADD prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +66,38 @@ pub(crate) struct MetaConf {
     pub(crate) result_mode: ResultMode,
     /// `runtimeConfig` from the runtime, passed to delegates by their capabilities.
     pub(crate) runtime_config: Map<String, Value>,
+    /// `apiTimeoutSeconds`: the bound of one Kubernetes API request.
+    pub(crate) api_timeout: Duration,
+    /// `apiRetries`: how often a transient API failure is retried.
+    pub(crate) api_retries: u32,
+    /// `readinessindicatorfile`: ADD, STATUS and GC wait until it exists.
+    pub(crate) readiness_file: Option<PathBuf>,
+    /// `readinessTimeoutSeconds`: how long they wait.
+    pub(crate) readiness_timeout: Duration,
+}
+
+/// A positive number of seconds under `key`.
+fn seconds(req: &Request, key: &str, default: Duration) -> Result<Duration, Error> {
+    match req.netconf.field::<f64>(key)? {
+        None => Ok(default),
+        Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(Duration::from_secs_f64(s)),
+        Some(s) => Err(Error::invalid_config(
+            key,
+            s,
+            "must be a number of seconds in (0, 3600]",
+        )),
+    }
+}
+
+/// The `logLevel` words Multus knows, as `tracing` filters. Multus's `panic` logs almost
+/// nothing; `error` is the nearest level here.
+pub(crate) fn log_filter(level: &str) -> Option<&'static str> {
+    match level {
+        "panic" | "error" => Some("error"),
+        "verbose" => Some("info"),
+        "debug" => Some("debug"),
+        _ => None,
+    }
 }
 
 /// A list given as a JSON list or, as Multus also accepts, one comma-separated string.
@@ -106,6 +147,10 @@ impl MetaConf {
                 "kube-system".into(),
             ]
         });
+        let kubeconfig = req
+            .netconf
+            .field::<PathBuf>("kubeconfig")?
+            .filter(|p| !p.as_os_str().is_empty());
         let result_mode = match req.netconf.field::<String>("resultMode")?.as_deref() {
             Some("merged") => ResultMode::Merged,
             Some("cluster") => ResultMode::Cluster,
@@ -116,12 +161,37 @@ impl MetaConf {
                     "must be \"merged\" or \"cluster\"",
                 ))
             }
+            // CRI-O takes every IP of the result as a pod IP: in Kubernetes mode only the
+            // cluster network's belong there (network-status carries the rest).
+            None if kubeconfig.is_some() => ResultMode::Cluster,
             None => ResultMode::Merged,
         };
-        let kubeconfig = req
-            .netconf
-            .field::<PathBuf>("kubeconfig")?
-            .filter(|p| !p.as_os_str().is_empty());
+        let api_retries = match req.netconf.field::<u32>("apiRetries")? {
+            None => DEFAULT_API_RETRIES,
+            Some(n) if n <= MAX_API_RETRIES => n,
+            Some(n) => {
+                return Err(Error::invalid_config(
+                    "apiRetries",
+                    n,
+                    format!("must be at most {MAX_API_RETRIES}"),
+                ))
+            }
+        };
+        if let Some(level) = req.netconf.field::<String>("logLevel")? {
+            if log_filter(&level).is_none() {
+                return Err(Error::invalid_config(
+                    "logLevel",
+                    &level,
+                    "must be panic, error, verbose or debug",
+                ));
+            }
+        }
+        req.netconf.field::<PathBuf>("logFile")?;
+        req.netconf.field::<bool>("logToStderr")?;
+        // Multus drops the cache after a failed DEL unless this is set, which leaks what the
+        // failed DEL left; meta-cni always keeps it until a DEL succeeds, so the key is only
+        // checked.
+        req.netconf.field::<bool>("retryDeleteOnError")?;
         let networks = extra.get("networks").filter(|v| !v.is_null()).cloned();
         let conf = MetaConf {
             cluster_network,
@@ -152,19 +222,37 @@ impl MetaConf {
             result_mode,
             runtime_config: req.netconf.runtime_config.clone().unwrap_or_default(),
             kubeconfig,
+            api_timeout: seconds(req, "apiTimeoutSeconds", DEFAULT_API_TIMEOUT)?,
+            api_retries,
+            readiness_file: req
+                .netconf
+                .field::<PathBuf>("readinessindicatorfile")?
+                .filter(|p| !p.as_os_str().is_empty()),
+            readiness_timeout: seconds(req, "readinessTimeoutSeconds", DEFAULT_READINESS_TIMEOUT)?,
         };
-        if let Some(k) = &conf.kubeconfig {
-            // Kubernetes mode (pod and NADs from the API) is not built yet: say so rather
-            // than silently attaching the wrong networks.
-            return Err(Error::new(
-                ErrorCode::UNSUPPORTED_FIELD,
-                format!(
-                    "kubeconfig {} is set, but this build has no Kubernetes mode",
-                    k.display()
-                ),
-                "use nadDir and networks for now",
-            ));
-        }
         Ok(conf)
+    }
+}
+
+/// Where a call logs: `logLevel`, `logFile` and `logToStderr` (Multus's meaning; stderr on
+/// by default) read from the raw netconf before it is validated. Bad values fall back to the
+/// defaults here; [`MetaConf::load`] reports them.
+pub(crate) fn log_settings(stdin: &[u8]) -> cni::logging::Settings {
+    let netconf: Map<String, Value> = serde_json::from_slice(stdin).unwrap_or_default();
+    cni::logging::Settings {
+        level: netconf
+            .get("logLevel")
+            .and_then(Value::as_str)
+            .and_then(log_filter)
+            .map(String::from),
+        file: netconf
+            .get("logFile")
+            .and_then(Value::as_str)
+            .filter(|f| !f.is_empty())
+            .map(PathBuf::from),
+        stderr: netconf
+            .get("logToStderr")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
     }
 }

@@ -1,22 +1,29 @@
 //! The meta plugin (`type: "meta-cni"`): resolves a pod's networks, runs each network's
 //! delegates in order, merges their results, and undoes everything on a failed ADD and on DEL.
 //!
-//! - ADD: the plan is resolved and validated first (code 7 before anything is made), cached,
-//!   then run attachment by attachment with the cache updated after each. If attachment k
-//!   fails, k..0 get DEL in reverse and the cache goes; k's error is returned, naming the
-//!   network. A rollback that cannot finish keeps the cache, so the runtime's DEL can.
-//! - DEL: from the cache, in reverse, past failures; the cache goes only when every DEL
-//!   succeeded. With no cache (or a corrupt one) the plan is resolved again from the config.
+//! - ADD: the pod is read from the API (Kubernetes mode), the plan is resolved and validated
+//!   (code 7 before anything is made), cached, then run attachment by attachment with the
+//!   cache updated after each. If attachment k fails, k..0 get DEL in reverse and the cache
+//!   goes; k's error is returned, naming the network. A rollback that cannot finish keeps the
+//!   cache, so the runtime's DEL can. In Kubernetes mode the pod's `network-status` is set in
+//!   one merge patch; if that fails, everything is rolled back too.
+//! - DEL: from the cache, in reverse, past failures, with no API call; the cache goes only
+//!   when every DEL succeeded. With no cache (or a corrupt one) the plan is resolved again
+//!   from the config and the pod's annotations.
 //! - CHECK: every cached attachment. STATUS: every network. GC: drops the cache entries and
 //!   delegate state of attachments not in `cni.dev/valid-attachments`.
 
+mod api;
 mod attachment;
 mod cache;
 mod config;
 mod default_route;
 mod merge;
+mod network_status;
 mod networks;
 mod plan;
+mod readiness;
+mod source;
 
 use cni::chain::{self, VALID_ATTACHMENTS};
 use cni::{CniResult, Error, ErrorCode, Plugin, Request};
@@ -24,6 +31,7 @@ use kernel::Netns;
 
 use attachment::Attachment;
 use config::{MetaConf, ResultMode};
+use source::{PodLookup, Source};
 
 /// The meta plugin.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,6 +57,18 @@ fn summarize(mut failures: Vec<Error>) -> Result<(), Error> {
         e.details = format!("{} (and {more} more failures)", e.details);
     }
     Err(e)
+}
+
+/// The plan of a pod whose cache is missing or corrupt, from the config and, in Kubernetes
+/// mode, the pod's annotations; with why the pod could not be read, when it is gone.
+fn replan(req: &Request, conf: &MetaConf) -> Result<(Vec<Attachment>, Option<String>), Error> {
+    let source = Source::new(conf);
+    let (pod, gone) = match source.pod(req, &plan::pod_namespace(req)?)? {
+        PodLookup::Found(pod) => (Some(pod), None),
+        PodLookup::NoPod => (None, None),
+        PodLookup::Gone(why) => (None, Some(why)),
+    };
+    Ok((plan::build(conf, req, &source, pod.as_ref())?, gone))
 }
 
 impl MetaPlugin {
@@ -146,9 +166,16 @@ impl Plugin for MetaPlugin {
         ]
     }
 
+    fn log_settings(&self, stdin: &[u8]) -> cni::logging::Settings {
+        config::log_settings(stdin)
+    }
+
     fn add(&self, req: &Request) -> Result<CniResult, Error> {
         let conf = MetaConf::load(req)?;
-        let attachments = plan::build(&conf, req)?;
+        readiness::wait(&conf)?;
+        let source = Source::new(&conf);
+        let pod = source.pod(req, &plan::pod_namespace(req)?)?.for_add()?;
+        let attachments = plan::build(&conf, req, &source, pod.as_ref())?;
         let file = cache::path(&conf.cni_dir, &req.container_id, &req.ifname)?;
         if let cache::Read::Found(_) = cache::read(&file)? {
             return Err(Error::environment(
@@ -164,12 +191,22 @@ impl Plugin for MetaPlugin {
             ifname: req.ifname.clone(),
             netns: req.netns.clone(),
             attachments,
+            network_status: Vec::new(),
         };
         cache::write(&file, &entry)?;
         let results = match self.add_all(req, &conf, &mut entry, &file) {
             Ok(r) => r,
             Err((k, e)) => return Err(self.roll_back(req, &conf, &entry, &file, k, e)),
         };
+        entry.network_status = network_status::of(&entry.attachments, &results);
+        let published = cache::write(&file, &entry).and_then(|()| match &pod {
+            Some(pod) => source.set_network_status(pod, &entry.network_status),
+            None => Ok(()),
+        });
+        if let Err(e) = published {
+            let last = entry.attachments.len() - 1;
+            return Err(self.roll_back(req, &conf, &entry, &file, last, e));
+        }
         Ok(match conf.result_mode {
             ResultMode::Merged => merge::merged(&results),
             ResultMode::Cluster => results.into_iter().next().unwrap_or_default(),
@@ -178,19 +215,40 @@ impl Plugin for MetaPlugin {
 
     fn del(&self, req: &Request) -> Result<(), Error> {
         let conf = MetaConf::load(req)?;
+        readiness::note(&conf);
         let file = cache::path(&conf.cni_dir, &req.container_id, &req.ifname)?;
-        let attachments = match cache::read(&file)? {
-            cache::Read::Found(entry) => entry.attachments,
-            cache::Read::Missing => plan::build(&conf, req)?,
+        let (attachments, unknown) = match cache::read(&file)? {
+            cache::Read::Found(entry) => (entry.attachments, None),
+            cache::Read::Missing => (replan(req, &conf)?.0, None),
             cache::Read::Corrupt(why) => {
                 tracing::warn!(
-                    "cache {} is corrupt ({why}): DEL from the config",
+                    "cache {} is corrupt ({why}): DEL from the config and the pod",
                     file.display()
                 );
-                plan::build(&conf, req)?
+                let (attachments, gone) = replan(req, &conf)?;
+                // The plan was cached, so something was made; without the pod's annotation
+                // its networks beyond the config's cannot be known.
+                let unknown = gone.map(|why| {
+                    Error::new(
+                        ErrorCode::IO_FAILURE,
+                        format!(
+                            "cache {} is corrupt and the pod's annotation is unavailable",
+                            file.display()
+                        ),
+                        format!(
+                            "{why}; the networks from the config were deleted, the networks \
+                             the pod selected cannot be known; remove the file once they are \
+                             cleaned up"
+                        ),
+                    )
+                });
+                (attachments, unknown)
             }
         };
         summarize(del_all(&attachments, req, &conf))?;
+        if let Some(e) = unknown {
+            return Err(e);
+        }
         cache::remove(&file)
     }
 
@@ -222,7 +280,17 @@ impl Plugin for MetaPlugin {
 
     fn status(&self, req: &Request) -> Result<(), Error> {
         let conf = MetaConf::load(req)?;
-        for att in plan::build(&conf, req)? {
+        let unavailable = |e: Error| {
+            if e.code == ErrorCode::TRY_AGAIN_LATER {
+                Error::new(ErrorCode::PLUGIN_NOT_AVAILABLE, e.msg, e.details)
+            } else {
+                e
+            }
+        };
+        readiness::wait(&conf).map_err(unavailable)?;
+        let source = Source::new(&conf);
+        let attachments = plan::build(&conf, req, &source, None).map_err(unavailable)?;
+        for att in attachments {
             att.status(req, &conf)?;
         }
         Ok(())
@@ -230,6 +298,7 @@ impl Plugin for MetaPlugin {
 
     fn gc(&self, req: &Request) -> Result<(), Error> {
         let conf = MetaConf::load(req)?;
+        readiness::wait(&conf)?;
         let valid: Vec<chain::Attachment> = match req.netconf.extra.get(VALID_ATTACHMENTS) {
             Some(v) => serde_json::from_value(v.clone())
                 .map_err(|e| Error::invalid_config(VALID_ATTACHMENTS, v, e))?,
@@ -260,7 +329,7 @@ impl Plugin for MetaPlugin {
             }
             failures.extend(errors);
         }
-        for att in plan::build(&conf, req)? {
+        for att in plan::build(&conf, req, &Source::new(&conf), None)? {
             if let Err(e) = att.gc(req, &conf, &delegate_valid) {
                 failures.push(e);
             }

@@ -1,6 +1,7 @@
-//! Finding a network's delegate configuration: a NAD (from `nadDir`, laid out as
-//! `<nadDir>/<namespace>/<name>.{yaml,yml,json}`), a file in `confDir`, or a path, turned
-//! into the conflist its delegates run as. Names are validated before any path is built.
+//! Finding a network's delegate configuration: a NAD (from the API, or from `nadDir`, laid
+//! out as `<nadDir>/<namespace>/<name>.{yaml,yml,json}`), a file in `confDir`, or a path,
+//! turned into the conflist its delegates run as. Names are validated before any path is
+//! built.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use cni::{ConfList, Error, ErrorCode};
 use nad_crd::{names, NadConfig, NetworkAttachmentDefinition};
 
 use super::config::MetaConf;
+use super::source::Source;
 
 /// A network ready to run: its name in network-status and its delegate list.
 #[derive(Debug, Clone)]
@@ -117,10 +119,11 @@ fn read_conf_file(path: &Path) -> Result<Value, Error> {
 /// The network of a NAD: its config, or for an empty config the `confDir` file of its name.
 pub(crate) fn from_nad(
     conf: &MetaConf,
+    source: &Source<'_>,
     namespace: &str,
     name: &str,
 ) -> Result<Option<Network>, Error> {
-    let Some(nad) = read_nad(&conf.nad_dir, namespace, name)? else {
+    let Some(nad) = source.nad(namespace, name)? else {
         return Ok(None);
     };
     let qualified = format!("{namespace}/{name}");
@@ -148,7 +151,11 @@ pub(crate) fn from_nad(
 
 /// `clusterNetwork` or a `defaultNetworks` entry: with a `/` a file or directory; without,
 /// the NAD `<multusNamespace>/<value>`, else the `confDir` file of that name.
-pub(crate) fn from_reference(conf: &MetaConf, value: &str) -> Result<Network, Error> {
+pub(crate) fn from_reference(
+    conf: &MetaConf,
+    source: &Source<'_>,
+    value: &str,
+) -> Result<Network, Error> {
     if value.contains('/') {
         let path = Path::new(value);
         let file = if path.is_dir() {
@@ -183,7 +190,7 @@ pub(crate) fn from_reference(conf: &MetaConf, value: &str) -> Result<Network, Er
             conf: delegate,
         });
     }
-    if let Some(network) = from_nad(conf, &conf.multus_namespace, value)? {
+    if let Some(network) = from_nad(conf, source, &conf.multus_namespace, value)? {
         return Ok(network);
     }
     let delegate = conf_file_named(&conf.conf_dir, value)?.ok_or_else(|| {
@@ -192,7 +199,7 @@ pub(crate) fn from_reference(conf: &MetaConf, value: &str) -> Result<Network, Er
             format!(
                 "no NAD {}/{value} in {} and no config named {value:?} in {}",
                 conf.multus_namespace,
-                conf.nad_dir.display(),
+                source.describe(),
                 conf.conf_dir.display()
             ),
         )

@@ -1,17 +1,35 @@
 //! The attachment plan of one pod, resolved and validated before anything is made: cluster
-//! network, `defaultNetworks` (not in system namespaces), then the selected networks, each
-//! with its interface name, delegate netconf, runtime config and `CNI_ARGS`.
+//! network (or the pod's `v1.multus-cni.io/default-network`), `defaultNetworks` (not in
+//! system namespaces), the pod's `k8s.v1.cni.cncf.io/networks`, then the netconf's static
+//! `networks`, each with its interface name, delegate netconf, runtime config and `CNI_ARGS`.
 
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
 use cni::{Error, Request};
-use nad_crd::{parse_networks_annotation, NetworkSelection};
+use nad_crd::{
+    parse_default_network_annotation, parse_networks_annotation, AnnotationError, NetworkSelection,
+    DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION,
+};
 
 use super::attachment::Attachment;
 use super::config::MetaConf;
 use super::networks::{self, Network};
+use super::source::{PodObject, Source};
+
+/// A selection that does not parse, as code 7 naming where it came from (`what`), the
+/// entry's field and the offending value.
+fn selection_error(what: &str, e: &AnnotationError) -> Error {
+    let mut field = what.to_string();
+    if let Some(index) = e.index() {
+        field.push_str(&format!(" entry {index}"));
+    }
+    if let Some(f) = e.field() {
+        field.push_str(&format!(" {f}"));
+    }
+    Error::invalid_config(&field, e.value(), e)
+}
 
 /// The pod's namespace: `K8S_POD_NAMESPACE`, else `default`.
 pub(crate) fn pod_namespace(req: &Request) -> Result<String, Error> {
@@ -106,47 +124,76 @@ fn attachment(
     }
 }
 
-/// Resolves every attachment of the pod, in order; fails (code 7) before anything is made.
-pub(crate) fn build(conf: &MetaConf, req: &Request) -> Result<Vec<Attachment>, Error> {
-    let pod_ns = pod_namespace(req)?;
-    let mut networks: Vec<(Network, Option<NetworkSelection>)> = Vec::new();
-    match &conf.cluster_network {
-        Some(reference) => networks.push((networks::from_reference(conf, reference)?, None)),
-        None => {
-            for delegate in &conf.delegates {
-                let name = delegate
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                networks.push((
-                    Network {
-                        name,
-                        conf: delegate.clone(),
-                    },
-                    None,
-                ));
-            }
+/// The cluster network: the pod's `default-network` override if it has one, else
+/// `clusterNetwork`, else the netconf's `delegates` (all of them, the first being the
+/// cluster network).
+fn cluster_networks(
+    conf: &MetaConf,
+    source: &Source<'_>,
+    pod: Option<&PodObject>,
+) -> Result<Vec<Network>, Error> {
+    let override_value = pod.and_then(|p| p.default_network.as_deref());
+    if let Some(value) = override_value {
+        let selection = parse_default_network_annotation(value, &conf.multus_namespace)
+            .map_err(|e| selection_error(DEFAULT_NETWORK_ANNOTATION, &e))?;
+        if let Some(sel) = selection {
+            let network =
+                networks::from_nad(conf, source, &sel.namespace, &sel.name)?.ok_or_else(|| {
+                    Error::invalid_config(
+                        DEFAULT_NETWORK_ANNOTATION,
+                        sel.qualified_name(),
+                        format!("no such NAD in {}", source.describe()),
+                    )
+                })?;
+            return Ok(vec![network]);
         }
     }
+    if let Some(reference) = &conf.cluster_network {
+        return Ok(vec![networks::from_reference(conf, source, reference)?]);
+    }
+    Ok(conf
+        .delegates
+        .iter()
+        .map(|delegate| Network {
+            name: delegate
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            conf: delegate.clone(),
+        })
+        .collect())
+}
+
+/// Resolves every attachment of the pod, in order; fails (code 7) before anything is made.
+pub(crate) fn build(
+    conf: &MetaConf,
+    req: &Request,
+    source: &Source<'_>,
+    pod: Option<&PodObject>,
+) -> Result<Vec<Attachment>, Error> {
+    let pod_ns = pod_namespace(req)?;
+    let mut networks: Vec<(Network, Option<NetworkSelection>)> =
+        cluster_networks(conf, source, pod)?
+            .into_iter()
+            .map(|n| (n, None))
+            .collect();
     if !conf.system_namespaces.contains(&pod_ns) {
         for reference in &conf.default_networks {
-            networks.push((networks::from_reference(conf, reference)?, None));
+            networks.push((networks::from_reference(conf, source, reference)?, None));
         }
     }
-    let selections = match &conf.networks {
+    let mut selections = match pod.and_then(|p| p.networks.as_deref()) {
         None => Vec::new(),
-        Some(v) => parse_networks_annotation(&v.to_string(), &pod_ns).map_err(|e| {
-            Error::invalid_config(
-                &format!(
-                    "networks{}",
-                    e.field().map(|f| format!(" {f}")).unwrap_or_default()
-                ),
-                e.value(),
-                &e,
-            )
-        })?,
+        Some(value) => parse_networks_annotation(value, &pod_ns)
+            .map_err(|e| selection_error(NETWORKS_ANNOTATION, &e))?,
     };
+    if let Some(v) = &conf.networks {
+        selections.extend(
+            parse_networks_annotation(&v.to_string(), &pod_ns)
+                .map_err(|e| selection_error("networks", &e))?,
+        );
+    }
     for sel in selections {
         if conf.namespace_isolation
             && sel.namespace != pod_ns
@@ -162,13 +209,14 @@ pub(crate) fn build(conf: &MetaConf, req: &Request) -> Result<Vec<Attachment>, E
                 ),
             ));
         }
-        let network = networks::from_nad(conf, &sel.namespace, &sel.name)?.ok_or_else(|| {
-            Error::invalid_config(
-                "networks",
-                sel.qualified_name(),
-                format!("no such NAD in {}", conf.nad_dir.display()),
-            )
-        })?;
+        let network =
+            networks::from_nad(conf, source, &sel.namespace, &sel.name)?.ok_or_else(|| {
+                Error::invalid_config(
+                    "networks",
+                    sel.qualified_name(),
+                    format!("no such NAD in {}", source.describe()),
+                )
+            })?;
         networks.push((network, Some(sel)));
     }
 

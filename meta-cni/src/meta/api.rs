@@ -1,0 +1,202 @@
+//! The Kubernetes API in Kubernetes mode: GET the pod, GET NADs, one merge PATCH of the
+//! pod's `network-status`. The client runs on a current-thread runtime made only here, so
+//! standalone calls never start one. Each attempt is bounded by the configured timeout; 5xx,
+//! 429, timeouts and connection failures are retried with backoff, anything else fails at
+//! once. The kubeconfig (and a token file it names) is read fresh by every call.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api as Resources, Client, Config};
+use tokio::runtime::Runtime;
+
+use cni::{Error, ErrorCode};
+use nad_crd::{network_status_patch, NetworkAttachmentDefinition, NetworkStatus};
+
+/// The first retry's delay; each later one doubles, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A connected client with its retry policy.
+pub(crate) struct Api {
+    runtime: Runtime,
+    client: Client,
+    timeout: Duration,
+    retries: u32,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The client holds credentials: show the policy only.
+        f.debug_struct("Api")
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a failure may pass if the same request is sent again.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// A failure that retrying will not fix, as a CNI error.
+fn refused(what: &str, e: kube::Error) -> Error {
+    match e {
+        kube::Error::Api(status) => Error::new(
+            ErrorCode::KUBERNETES_API,
+            format!(
+                "Kubernetes API: {what}: {} {}",
+                status.code,
+                if status.reason.is_empty() {
+                    &status.status
+                } else {
+                    &status.reason
+                }
+            ),
+            status.message,
+        ),
+        kube::Error::SerdeError(e) => Error::decoding(format!("Kubernetes API: {what}"), e),
+        other => Error::new(
+            ErrorCode::KUBERNETES_API,
+            format!("Kubernetes API: {what}"),
+            other.to_string(),
+        ),
+    }
+}
+
+impl Api {
+    /// Reads `kubeconfig` and builds a client whose every request is bounded by `timeout`
+    /// and retried up to `retries` times.
+    pub(crate) fn connect(
+        kubeconfig: &Path,
+        timeout: Duration,
+        retries: u32,
+    ) -> Result<Api, Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::internal("start the Kubernetes client's runtime", e))?;
+        let bad = |e: &dyn std::fmt::Display| {
+            Error::invalid_config("kubeconfig", kubeconfig.display(), e)
+        };
+        let file = Kubeconfig::read_from(kubeconfig).map_err(|e| bad(&e))?;
+        let client = runtime.block_on(async {
+            let mut config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| bad(&e))?;
+            config.connect_timeout = Some(timeout);
+            config.read_timeout = Some(timeout);
+            config.write_timeout = Some(timeout);
+            Client::try_from(config).map_err(|e| bad(&e))
+        })?;
+        Ok(Api {
+            runtime,
+            client,
+            timeout,
+            retries,
+        })
+    }
+
+    /// Runs `request` until it succeeds, fails for good, or the retries are spent (code 11).
+    fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<T, Error>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            // The timer must be made inside the runtime: build it in the future.
+            let outcome = self.runtime.block_on(async {
+                tokio::time::timeout(self.timeout, request(self.client.clone())).await
+            });
+            let why = match outcome {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) if transient(&e) => e.to_string(),
+                Ok(Err(e)) => return Err(refused(what, e)),
+                Err(_) => format!("no answer within {:?}", self.timeout),
+            };
+            if attempt > self.retries {
+                return Err(Error::new(
+                    ErrorCode::TRY_AGAIN_LATER,
+                    format!("Kubernetes API: {what}: no success after {attempt} attempts"),
+                    why,
+                ));
+            }
+            tracing::info!("Kubernetes API: {what}: attempt {attempt} failed ({why}); retrying");
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// The pod `namespace/name`; `None` if the API says it does not exist.
+    pub(crate) fn pod(&self, namespace: &str, name: &str) -> Result<Option<Pod>, Error> {
+        self.call(
+            &format!("GET pod {namespace}/{name}"),
+            |client| async move {
+                Resources::<Pod>::namespaced(client, namespace)
+                    .get_opt(name)
+                    .await
+            },
+        )
+    }
+
+    /// The NAD `namespace/name`; `None` if the API says it does not exist.
+    pub(crate) fn nad(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<NetworkAttachmentDefinition>, Error> {
+        self.call(
+            &format!("GET network-attachment-definition {namespace}/{name}"),
+            |client| async move {
+                Resources::<NetworkAttachmentDefinition>::namespaced(client, namespace)
+                    .get_opt(name)
+                    .await
+            },
+        )
+    }
+
+    /// Sets the pod's `network-status` annotation in one merge patch of `pods/status`; a
+    /// pod that is gone is code 3.
+    pub(crate) fn set_network_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        statuses: &[NetworkStatus],
+    ) -> Result<(), Error> {
+        let patch = network_status_patch(statuses);
+        let what = format!("PATCH pod {namespace}/{name} status");
+        let patched = self.call(&what, |client| {
+            let patch = &patch;
+            async move {
+                let sent = Resources::<Pod>::namespaced(client, namespace)
+                    .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await;
+                match sent {
+                    Ok(_) => Ok(true),
+                    Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+        })?;
+        if !patched {
+            return Err(Error::new(
+                ErrorCode::UNKNOWN_CONTAINER,
+                format!("pod {namespace}/{name} is gone"),
+                format!("{what}: 404 Not Found"),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! The `network-status` entries of a pod: one per sandbox interface of each attachment, as
+//! Multus writes them, from the delegates' final results (default routes already moved).
+
+use std::net::IpAddr;
+
+use serde_json::json;
+
+use cni::CniResult;
+use nad_crd::NetworkStatus;
+
+use super::attachment::Attachment;
+
+/// Multus's device-info for a PCI device (its `device-info` spec, version 1.1.0).
+fn device_info(pci: &str) -> serde_json::Value {
+    json!({"type": "pci", "version": "1.1.0", "pci": {"pci-address": pci}})
+}
+
+/// The gateways of `result`'s default routes.
+fn default_gateways(result: &CniResult) -> Vec<String> {
+    result
+        .routes
+        .iter()
+        .filter(|r| r.dst.prefix_len() == 0)
+        .filter_map(|r| r.gw.map(|gw: IpAddr| gw.to_string()))
+        .collect()
+}
+
+/// One entry per sandbox interface (an attachment whose result names none gets one entry
+/// under its planned interface name), in attachment order.
+pub(crate) fn of(attachments: &[Attachment], results: &[CniResult]) -> Vec<NetworkStatus> {
+    let mut statuses = Vec::new();
+    for (att, result) in attachments.iter().zip(results) {
+        let gateway = default_gateways(result);
+        let ips_of = |index: Option<usize>| -> Vec<String> {
+            result
+                .ips
+                .iter()
+                .filter(|ip| index.is_none() || ip.interface == index)
+                .map(|ip| ip.address.addr().to_string())
+                .collect()
+        };
+        let base = NetworkStatus {
+            name: att.network.clone(),
+            default: att.cluster,
+            dns: result.dns.clone(),
+            gateway,
+            ..NetworkStatus::default()
+        };
+        let sandboxed: Vec<(usize, &cni::Interface)> = result
+            .interfaces
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| !i.sandbox.is_empty())
+            .collect();
+        if sandboxed.is_empty() {
+            statuses.push(NetworkStatus {
+                interface: Some(att.ifname.clone()),
+                ips: ips_of(None),
+                ..base
+            });
+            continue;
+        }
+        for (index, iface) in sandboxed {
+            statuses.push(NetworkStatus {
+                interface: Some(iface.name.clone()),
+                ips: ips_of(Some(index)),
+                mac: Some(iface.mac.clone()).filter(|m| !m.is_empty()),
+                mtu: iface.mtu,
+                device_info: iface.pci_id.as_deref().map(device_info),
+                ..base.clone()
+            });
+        }
+    }
+    statuses
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value};
+
+    use super::*;
+
+    fn attachment(network: &str, ifname: &str, cluster: bool) -> Attachment {
+        Attachment {
+            network: network.into(),
+            ifname: ifname.into(),
+            cluster,
+            conf: Value::Null,
+            runtime_config: Map::new(),
+            cni_args: String::new(),
+            default_route: Vec::new(),
+            result: None,
+        }
+    }
+
+    fn result(json: Value) -> CniResult {
+        CniResult::parse_labelled(json.to_string().as_bytes())
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn one_entry_per_sandbox_interface_cluster_marked_default() {
+        let attachments = [
+            attachment("cluster", "eth0", true),
+            attachment("default/net-a", "net1", false),
+            attachment("default/l2", "net2", false),
+        ];
+        let results = [
+            result(json!({"cniVersion": "1.0.0",
+                "interfaces": [{"name": "br0", "mac": "02:00:00:00:00:01"},
+                               {"name": "veth1", "mac": "02:00:00:00:00:02"},
+                               {"name": "eth0", "mac": "0a:58:0a:0a:00:02", "sandbox": "/run/netns/p"}],
+                "ips": [{"address": "10.10.0.2/24", "gateway": "10.10.0.1", "interface": 2}],
+                "routes": [{"dst": "0.0.0.0/0", "gw": "10.10.0.1"}],
+                "dns": {"nameservers": ["10.96.0.10"], "search": ["svc.cluster.local"]}})),
+            result(json!({"cniVersion": "1.1.0",
+                "interfaces": [{"name": "net1", "mac": "0a:58:0a:0a:01:02", "mtu": 9000,
+                                "sandbox": "/run/netns/p", "pciID": "0000:03:00.1"}],
+                "ips": [{"address": "10.10.1.2/24", "interface": 0},
+                        {"address": "fd00::2/64", "interface": 0}]})),
+            result(json!({"cniVersion": "1.0.0"})),
+        ];
+        insta::assert_json_snapshot!(of(&attachments, &results));
+    }
+}

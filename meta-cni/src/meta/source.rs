@@ -1,0 +1,151 @@
+//! Where pods and NADs come from: the Kubernetes API when a kubeconfig is set (Kubernetes
+//! mode), else NAD files in `nadDir` and no pod object (standalone mode). The API client is
+//! made on first use, so a DEL served from the cache never starts one.
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+
+use cni::{Error, ErrorCode, Request};
+use nad_crd::{
+    NetworkAttachmentDefinition, NetworkStatus, DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION,
+};
+
+use super::api::Api;
+use super::config::MetaConf;
+use super::networks;
+
+/// The pod being attached, as the API returned it: what the plan needs from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PodObject {
+    /// Its namespace.
+    pub(crate) namespace: String,
+    /// Its name.
+    pub(crate) name: String,
+    /// `k8s.v1.cni.cncf.io/networks`, if set.
+    pub(crate) networks: Option<String>,
+    /// `v1.multus-cni.io/default-network`, if set.
+    pub(crate) default_network: Option<String>,
+}
+
+/// What looking the pod up came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PodLookup {
+    /// Standalone mode, or the runtime named no pod (`K8S_POD_NAME` unset).
+    NoPod,
+    /// The pod the runtime named.
+    Found(PodObject),
+    /// The API has no such pod, or a different one under that name; why.
+    Gone(String),
+}
+
+/// Pods and NADs for one call.
+pub(crate) struct Source<'a> {
+    conf: &'a MetaConf,
+    api: OnceCell<Api>,
+}
+
+impl<'a> Source<'a> {
+    /// A source for `conf`; nothing is read or connected yet.
+    pub(crate) fn new(conf: &'a MetaConf) -> Source<'a> {
+        Source {
+            conf,
+            api: OnceCell::new(),
+        }
+    }
+
+    /// The API client, connected on first use; `None` in standalone mode.
+    fn api(&self) -> Result<Option<&Api>, Error> {
+        let Some(kubeconfig) = &self.conf.kubeconfig else {
+            return Ok(None);
+        };
+        if self.api.get().is_none() {
+            let api = Api::connect(kubeconfig, self.conf.api_timeout, self.conf.api_retries)?;
+            // Only this thread fills the cell: it was empty a line above.
+            let _ = self.api.set(api);
+        }
+        Ok(self.api.get())
+    }
+
+    /// Where NADs are looked up, for error messages.
+    pub(crate) fn describe(&self) -> String {
+        match &self.conf.kubeconfig {
+            Some(_) => "the Kubernetes API".into(),
+            None => self.conf.nad_dir.display().to_string(),
+        }
+    }
+
+    /// The NAD `namespace/name`; `None` if there is none. The names are checked first, so
+    /// no name reaches a path or a URL unchecked.
+    pub(crate) fn nad(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<NetworkAttachmentDefinition>, Error> {
+        networks::check_nad_ref(namespace, name)?;
+        match self.api()? {
+            Some(api) => api.nad(namespace, name),
+            None => networks::read_nad(&self.conf.nad_dir, namespace, name),
+        }
+    }
+
+    /// The pod named by `K8S_POD_NAMESPACE`/`K8S_POD_NAME`, checked against `K8S_POD_UID`.
+    pub(crate) fn pod(&self, req: &Request, namespace: &str) -> Result<PodLookup, Error> {
+        let Some(name) = req.args.get("K8S_POD_NAME").filter(|n| !n.is_empty()) else {
+            return Ok(PodLookup::NoPod);
+        };
+        let Some(api) = self.api()? else {
+            return Ok(PodLookup::NoPod);
+        };
+        if let Some(why) = nad_crd::names::nad_name_problem(name) {
+            return Err(Error::invalid_config("K8S_POD_NAME", name, why));
+        }
+        let Some(pod) = api.pod(namespace, name)? else {
+            return Ok(PodLookup::Gone(format!(
+                "the API has no pod {namespace}/{name}"
+            )));
+        };
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        if let Some(expected) = req.args.get("K8S_POD_UID").filter(|u| !u.is_empty()) {
+            if expected != uid {
+                return Ok(PodLookup::Gone(format!(
+                    "pod {namespace}/{name} has UID {uid}, not K8S_POD_UID {expected}: \
+                     it was deleted and made again"
+                )));
+            }
+        }
+        let annotations: BTreeMap<String, String> = pod.metadata.annotations.unwrap_or_default();
+        Ok(PodLookup::Found(PodObject {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            networks: annotations.get(NETWORKS_ANNOTATION).cloned(),
+            default_network: annotations.get(DEFAULT_NETWORK_ANNOTATION).cloned(),
+        }))
+    }
+
+    /// Writes `statuses` to the pod's `network-status` annotation (Kubernetes mode only).
+    pub(crate) fn set_network_status(
+        &self,
+        pod: &PodObject,
+        statuses: &[NetworkStatus],
+    ) -> Result<(), Error> {
+        match self.api()? {
+            Some(api) => api.set_network_status(&pod.namespace, &pod.name, statuses),
+            None => Ok(()),
+        }
+    }
+}
+
+impl PodLookup {
+    /// For ADD: the pod, or code 3 when it is gone (Multus "succeeds" with a fake result).
+    pub(crate) fn for_add(self) -> Result<Option<PodObject>, Error> {
+        match self {
+            PodLookup::NoPod => Ok(None),
+            PodLookup::Found(pod) => Ok(Some(pod)),
+            PodLookup::Gone(why) => Err(Error::new(
+                ErrorCode::UNKNOWN_CONTAINER,
+                "the pod to attach is gone",
+                why,
+            )),
+        }
+    }
+}
