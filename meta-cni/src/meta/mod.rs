@@ -2,8 +2,8 @@
 //! delegates in order, merges their results, and undoes everything on a failed ADD and on DEL.
 //!
 //! - ADD: the pod is read from the API (Kubernetes mode), the plan is resolved and validated
-//!   (code 7 before anything is made), cached, then run attachment by attachment with the
-//!   cache updated after each. If attachment k fails, k..0 get DEL in reverse and the cache
+//!   (code 7 before anything is made), cached, then run attachment by attachment; the
+//!   results are cached at the end. If attachment k fails, k..0 get DEL in reverse and the cache
 //!   goes; k's error is returned, naming the network. A rollback that cannot finish keeps the
 //!   cache, so the runtime's DEL can. In Kubernetes mode the pod's `network-status` is set in
 //!   one merge patch; if that fails, everything is rolled back too.
@@ -102,19 +102,20 @@ impl MetaPlugin {
         }
     }
 
+    /// Runs every attachment's ADD, then the default-route moves. The cache is not written
+    /// here: the plan written before is all DEL needs after a crash (delegates DEL without a
+    /// prevResult), and the results go in with the final write.
     fn add_all(
         &self,
         req: &Request,
         conf: &MetaConf,
         entry: &mut cache::Entry,
-        file: &std::path::Path,
     ) -> Result<Vec<CniResult>, (usize, Error)> {
         let mut results = Vec::with_capacity(entry.attachments.len());
         for k in 0..entry.attachments.len() {
             let (result, wire) = entry.attachments[k].add(req, conf).map_err(|e| (k, e))?;
             entry.attachments[k].result = Some(wire);
             results.push(result);
-            cache::write(file, entry).map_err(|e| (k, e))?;
         }
         let last = entry.attachments.len() - 1;
         let moves: Vec<(usize, String, std::net::IpAddr)> = entry
@@ -144,7 +145,6 @@ impl MetaPlugin {
                     .unwrap_or(cni::Version::LATEST);
                 att.result = Some(result.to_value(version).map_err(|e| (last, e))?);
             }
-            cache::write(file, entry).map_err(|e| (last, e))?;
         }
         Ok(results)
     }
@@ -194,7 +194,7 @@ impl Plugin for MetaPlugin {
             network_status: Vec::new(),
         };
         cache::write(&file, &entry)?;
-        let results = match self.add_all(req, &conf, &mut entry, &file) {
+        let results = match self.add_all(req, &conf, &mut entry) {
             Ok(r) => r,
             Err((k, e)) => return Err(self.roll_back(req, &conf, &entry, &file, k, e)),
         };
