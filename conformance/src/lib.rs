@@ -5,6 +5,7 @@
 //! and the reference plugins from Debian's containernetworking-plugins (`/usr/lib/cni`).
 
 pub mod kube_api;
+pub mod libcni;
 pub mod plugin_set;
 pub mod run;
 
