@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Quick-start demo: build meta-cni, install it into a temporary CNI bin dir, and give two
-# pods three interfaces each (lo, eth0 on one bridge network, net1 on another) with the
-# bundled loopback, bridge and host-local plugins, as a runtime would call them. It proves
-# connectivity between the pods on both networks, CHECKs, DELs, and shows nothing is left.
+# Quick-start demo: build meta-cni, install it into a temporary CNI bin dir, and call it as a
+# container runtime would, with the sample netconf (samples/netconf/standalone.conflist) and
+# the sample NADs (samples/nads, as its nadDir: no cluster needed). Two pods get three
+# networks each: eth0 on the cluster network (pod-network), net1 on data-net and net2 on
+# ctrl-net (a bridge + loopback chain, which also brings lo up). pod-b selects its networks
+# with the annotation's JSON form, asking for a fixed address and MAC on net1. The demo
+# prints the merged result and network-status, pings pod-b from pod-a on every network,
+# CHECKs, DELs, and shows nothing is left.
 #
-# Everything happens in namespaces the demo makes (a "node" and two pods), removed on exit,
-# even on failure; the machine's own namespace is not touched.
+# Everything happens in network namespaces the demo makes (a "node" holding the bridges and
+# host veths, and the two pods), removed on exit even on failure; the machine's own namespace
+# is not touched. host-local keeps its reservations where it always does,
+# /var/lib/cni/networks/<network>; what the demo created there is removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
+command -v jq >/dev/null || need+=(jq)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
@@ -20,75 +27,109 @@ cargo build --release -p meta-cni --quiet
 
 tmp=$(mktemp -d)
 bin_dir="$tmp/bin"
-data_dir="$tmp/ipam"
+cache_dir="$tmp/cache"
 node="meta-cni-demo-node-$$"
-pods=("meta-cni-demo-a-$$" "meta-cni-demo-b-$$")
+pods=(pod-a pod-b)
+declare -A id # pod -> container ID, also its netns name
+for pod in "${pods[@]}"; do id[$pod]="meta-cni-demo-$pod-$$"; done
+ipam_root=/var/lib/cni/networks
+made=() # directories this demo creates outside $tmp, parents first: removed on exit
+for dir in /var/lib/cni "$ipam_root" "$ipam_root"/{pod-network,data-net,ctrl-net}; do
+    [ -e "$dir" ] || made+=("$dir")
+done
+
+# The networks each pod selects: pod-a keeps the sample netconf's; pod-b uses the JSON form.
+declare -A networks=(
+    [pod-b]='[{"name": "data-net", "interface": "net1",
+               "ips": ["10.20.1.200/24"], "mac": "02:00:00:00:20:01"},
+              {"name": "ctrl-net", "namespace": "default", "interface": "net2"}]'
+)
+
+# netconf POD [PREV_RESULT]: the sample netconf's plugin, as a runtime hands it over (with
+# the list's name and cniVersion), pointed at the sample NADs and this demo's directories.
+netconf() {
+    jq -c --arg nads "$PWD/samples/nads" --arg cache "$cache_dir" --arg bin "$bin_dir" \
+        --argjson networks "${networks[$1]:-null}" --argjson prev "${2:-null}" '
+        .plugins[0] + {cniVersion, name, nadDir: $nads, cniDir: $cache, binDir: $bin}
+        | if $networks then .networks = $networks else . end
+        | if $prev then .prevResult = $prev else . end' samples/netconf/standalone.conflist
+}
+
+# cni VERB POD [PREV_RESULT]: one call of the meta plugin, from the node namespace.
+cni() {
+    netconf "$2" "${3:-}" | ip netns exec "$node" env CNI_COMMAND="$1" \
+        CNI_CONTAINERID="${id[$2]}" CNI_NETNS="/run/netns/${id[$2]}" CNI_IFNAME=eth0 \
+        CNI_PATH="$bin_dir" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=$2" \
+        "$bin_dir/meta-cni"
+}
+
 cleanup() {
-    for ns in "$node" "${pods[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+    # What a runtime does after a failure: DEL every pod (DEL is idempotent), so no address
+    # stays reserved; then remove the namespaces and what the demo created.
+    if [ -e "/run/netns/$node" ]; then
+        for pod in "${pods[@]}"; do cni DEL "$pod" >/dev/null 2>&1 || true; done
+    fi
+    for ns in "$node" "${id[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
     rm -rf "$tmp"
+    for ((i = ${#made[@]} - 1; i >= 0; i--)); do
+        # Only what nothing else put anything in since.
+        rm -f "${made[i]}"/{lock,last_reserved_ip.*} 2>/dev/null || true
+        rmdir "${made[i]}" 2>/dev/null || true
+    done
 }
 trap cleanup EXIT
 
 mkdir -p "$bin_dir"
 install -m 0755 target/release/meta-cni "$bin_dir/meta-cni"
 for plugin in loopback bridge host-local; do ln -s meta-cni "$bin_dir/$plugin"; done
-for ns in "$node" "${pods[@]}"; do ip netns add "$ns"; done
-
-lo_conf='{"cniVersion":"1.1.0","name":"demo-lo","type":"loopback"}'
-# network name, bridge, subnet
-bridge_conf() {
-    printf '{"cniVersion":"1.1.0","name":"%s","type":"bridge","bridge":"%s","isGateway":true,
-      "ipam":{"type":"host-local","subnet":"%s","dataDir":"%s"}}' "$1" "$2" "$3" "$data_dir"
-}
-data_conf=$(bridge_conf demo-data br-data 10.88.1.0/24)
-ctrl_conf=$(bridge_conf demo-ctrl br-ctrl 10.88.2.0/24)
-
-# cni VERB POD IFNAME PLUGIN NETCONF: one plugin call, run in the node namespace.
-cni() {
-    echo "$5" | ip netns exec "$node" env CNI_COMMAND="$1" CNI_CONTAINERID="$2" \
-        CNI_NETNS="/run/netns/$2" CNI_IFNAME="$3" CNI_PATH="$bin_dir" "$bin_dir/$4"
-}
-with_prev() { # NETCONF RESULT -> the netconf with the result as prevResult
-    echo "${1%\}},\"prevResult\":$2}"
-}
+for ns in "$node" "${id[@]}"; do ip netns add "$ns"; done
 
 declare -A results
 for pod in "${pods[@]}"; do
-    echo "== ADD $pod"
-    cni ADD "$pod" lo loopback "$lo_conf" >/dev/null
-    results[$pod/eth0]=$(cni ADD "$pod" eth0 bridge "$data_conf")
-    results[$pod/net1]=$(cni ADD "$pod" net1 bridge "$ctrl_conf")
-    echo "${results[$pod/eth0]}"
-    echo "${results[$pod/net1]}"
-    ip -n "$pod" -br addr
+    echo "== ADD $pod: $(netconf "$pod" | jq -c .networks)"
+    results[$pod]=$(cni ADD "$pod")
+    echo "merged result:"
+    jq -c '.interfaces[]' <<<"${results[$pod]}"
+    jq -c '.ips[]' <<<"${results[$pod]}"
+    cache_file="$cache_dir/${id[$pod]}_eth0.meta-cni.json"
+    if jq -e 'has("networkStatus")' "$cache_file" >/dev/null 2>&1; then
+        echo "network-status:"
+        jq -c '.networkStatus[]' "$cache_file"
+    fi
+    ip -n "${id[$pod]}" -br addr
 done
 
-addr_of() { # POD IFNAME -> address without prefix
-    ip -n "$1" -4 -o addr show dev "$2" | awk '{print $4}' | cut -d/ -f1
+addr_of() { # POD IFNAME -> its IPv4 address, without the prefix length
+    ip -n "${id[$1]}" -4 -o addr show dev "$2" | awk '{print $4}' | cut -d/ -f1
 }
-echo "== connectivity between the pods"
-for ifname in eth0 net1; do
-    peer=$(addr_of "${pods[1]}" "$ifname")
-    ip netns exec "${pods[0]}" ping -c 1 -W 2 "$peer" >/dev/null
-    echo "${pods[0]} -> ${pods[1]} on $ifname ($peer): ok"
+echo "== connectivity: pod-a -> pod-b on every network"
+for ifname in eth0 net1 net2; do
+    peer=$(addr_of pod-b "$ifname")
+    ip netns exec "${id[pod-a]}" ping -c 1 -W 2 -I "$ifname" "$peer" >/dev/null
+    echo "$ifname: $peer ok"
 done
 
 echo "== CHECK"
-for pod in "${pods[@]}"; do
-    cni CHECK "$pod" eth0 bridge "$(with_prev "$data_conf" "${results[$pod/eth0]}")"
-    cni CHECK "$pod" net1 bridge "$(with_prev "$ctrl_conf" "${results[$pod/net1]}")"
-done
+for pod in "${pods[@]}"; do cni CHECK "$pod" "${results[$pod]}"; done
 echo ok
 
 echo "== DEL"
-for pod in "${pods[@]}"; do
-    cni DEL "$pod" net1 bridge "$ctrl_conf"
-    cni DEL "$pod" eth0 bridge "$data_conf"
-    cni DEL "$pod" lo loopback "$lo_conf"
-done
+for pod in "${pods[@]}"; do cni DEL "$pod"; done
 echo ok
 
-echo "== left behind: pod links, host veths, reservations"
-for pod in "${pods[@]}"; do ip -n "$pod" -br link; done
-ip -n "$node" -br link | grep veth || echo "no host veths"
-find "$data_dir" -type f ! -name lock ! -name 'last_reserved_ip.*' | grep . || echo "no reservations"
+echo "== left behind"
+left=0
+for pod in "${pods[@]}"; do
+    links=$(ip -n "${id[$pod]}" -o link show | awk -F': ' '$2 != "lo"')
+    if [ -n "$links" ]; then echo "$pod links: $links"; left=1; fi
+done
+veths=$(ip -n "$node" -o link show type veth)
+if [ -n "$veths" ]; then echo "host veths: $veths"; left=1; fi
+# A reservation is a file named after the address, holding the container ID.
+reserved=$(grep -rlsE "^(${id[pod-a]}|${id[pod-b]})\s*$" \
+    "$ipam_root/pod-network" "$ipam_root/data-net" "$ipam_root/ctrl-net" || true)
+if [ -n "$reserved" ]; then echo "reservations: $reserved"; left=1; fi
+cached=$(find "$cache_dir" -type f 2>/dev/null)
+if [ -n "$cached" ]; then echo "cache files: $cached"; left=1; fi
+if [ "$left" != 0 ]; then exit 1; fi
+echo "nothing: no pod links but lo, no host veths, no reservations, no cache files"

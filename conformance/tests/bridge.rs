@@ -200,7 +200,7 @@ fn ip_of(result: &Value) -> IpAddr {
 }
 
 #[test]
-fn statement_20_and_11_add_result_and_kernel_state() {
+fn statement_20_11_add_result_and_kernel_state() {
     for set in PluginSet::under_test() {
         let node = Node::new();
         let pod = PrivateNetns::new().unwrap();
