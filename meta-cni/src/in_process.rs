@@ -25,6 +25,13 @@ fn is_this_binary(path: &Path) -> bool {
     me.is_some() && file_id(path) == *me
 }
 
+/// Whether `plugin_type`, looked up in `path` as an exec would, is a plugin of this binary:
+/// then it runs in-process.
+pub(crate) fn is_bundled(plugin_type: &str, path: &[std::path::PathBuf]) -> bool {
+    crate::plugin_named(plugin_type).is_some()
+        && find_in_path(plugin_type, path).is_ok_and(|binary| is_this_binary(&binary))
+}
+
 impl Executor for InProcess {
     fn run(&self, plugin_type: &str, inv: &Invocation, config: &[u8]) -> Result<Vec<u8>, Error> {
         let binary = find_in_path(plugin_type, &inv.path)?;

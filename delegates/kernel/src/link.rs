@@ -43,6 +43,8 @@ pub struct Link {
     /// `IFLA_LINK`: for a veth, its peer's index (in the peer's namespace); for a
     /// macvlan or vxlan, its parent's.
     pub parent: Option<u32>,
+    /// `IFLA_GROUP`: the device group (0, the default group, unless set).
+    pub group: u32,
 }
 
 impl Link {
@@ -62,6 +64,7 @@ impl Link {
             master: None,
             promisc: msg.header.flags.contains(LinkFlags::Promisc),
             parent: None,
+            group: 0,
         };
         for attr in &msg.attributes {
             match attr {
@@ -69,6 +72,7 @@ impl Link {
                 LinkAttribute::Mtu(m) => link.mtu = *m,
                 LinkAttribute::Controller(m) if *m != 0 => link.master = Some(*m),
                 LinkAttribute::Link(p) if *p != 0 => link.parent = Some(*p),
+                LinkAttribute::Group(g) => link.group = *g,
                 LinkAttribute::Address(a) => link.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
                 LinkAttribute::LinkInfo(infos) => {
                     for info in infos {
@@ -336,6 +340,33 @@ impl Netlink {
     pub fn del_link(&mut self, index: u32) -> Result<()> {
         let op = format!("delete link {index}");
         self.execute(RouteNetlinkMessage::DelLink(link_msg(index)), 0, &op)
+    }
+
+    /// Puts a link in device group `group`.
+    pub fn set_group(&mut self, index: u32, group: u32) -> Result<()> {
+        let mut msg = link_msg(index);
+        msg.attributes.push(LinkAttribute::Group(group));
+        self.set_link(msg, &format!("set link {index} group {group}"))
+    }
+
+    /// Deletes every link of device group `group` in one request, as `ip link del group`
+    /// does. The kernel unregisters them together and waits for one RCU grace period
+    /// instead of one per link (about 17 ms each here), so a pod's links go at once.
+    /// Group 0 (every link's default) is refused.
+    pub fn del_group(&mut self, group: u32) -> Result<()> {
+        if group == 0 {
+            return Err(crate::Error::invalid(
+                "delete link group 0",
+                "group 0 holds every link",
+            ));
+        }
+        let mut msg = link_msg(0);
+        msg.attributes.push(LinkAttribute::Group(group));
+        self.execute(
+            RouteNetlinkMessage::DelLink(msg),
+            0,
+            &format!("delete link group {group}"),
+        )
     }
 
     /// Deletes several links in one round trip. Every deletion is attempted;

@@ -296,3 +296,23 @@ fn del_links_batch() {
 
     assert!(sb.nl.del_link(a).unwrap_err().is_not_found());
 }
+
+#[test]
+fn del_group_removes_exactly_that_group() {
+    let mut sb = sandbox();
+    let a = veth_up(&mut sb.nl, "ga", "gap");
+    let b = veth_up(&mut sb.nl, "gb", "gbp");
+    veth_up(&mut sb.nl, "gc", "gcp");
+    for index in [a, b] {
+        sb.nl.set_group(index, 4242).unwrap();
+    }
+    assert_eq!(sb.nl.link_by_index(a).unwrap().unwrap().group, 4242);
+    sb.nl.del_group(4242).unwrap();
+    let mut names: Vec<_> = sb.nl.links().unwrap().into_iter().map(|l| l.name).collect();
+    names.sort();
+    // Both ends of ga and gb went; gc's pair and lo stay.
+    assert_eq!(names, ["gc", "gcp", "lo"]);
+    let err = sb.nl.del_group(0).unwrap_err();
+    assert!(err.to_string().contains("group 0"), "{err}");
+    assert_eq!(sb.nl.links().unwrap().len(), 3);
+}

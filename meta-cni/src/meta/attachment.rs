@@ -59,6 +59,22 @@ impl Attachment {
         })
     }
 
+    /// Whether every delegate of this attachment is a plugin of this binary, run in-process:
+    /// then its DEL is known to take a missing interface as already deleted.
+    pub(crate) fn is_bundled(&self, req: &Request, conf: &MetaConf) -> bool {
+        let Ok(list) = conflist_of(&self.conf) else {
+            return false;
+        };
+        let Ok(inv) = self.invocation(req, conf) else {
+            return false;
+        };
+        list.plugins.iter().all(|p| {
+            p.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| crate::in_process::is_bundled(t, &inv.path))
+        })
+    }
+
     /// The cached result, parsed.
     pub(crate) fn cached_result(&self) -> Result<Option<CniResult>, Error> {
         self.result

@@ -24,6 +24,7 @@ mod networks;
 mod plan;
 mod readiness;
 mod source;
+mod unplug;
 
 use cni::chain::{self, VALID_ATTACHMENTS};
 use cni::{CniResult, Error, ErrorCode, Plugin, Request};
@@ -245,6 +246,7 @@ impl Plugin for MetaPlugin {
                 (attachments, unknown)
             }
         };
+        unplug::veths_at_once(req, &conf, &attachments);
         summarize(del_all(&attachments, req, &conf))?;
         if let Some(e) = unknown {
             return Err(e);
