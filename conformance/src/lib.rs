@@ -4,6 +4,7 @@
 //! The same scenario runs against our plugins (links to the multi-call `meta-cni` binary)
 //! and the reference plugins from Debian's containernetworking-plugins (`/usr/lib/cni`).
 
+pub mod inspect;
 pub mod kube_api;
 pub mod libcni;
 pub mod plugin_set;

@@ -10,49 +10,21 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use conformance::inspect::{self as inspect, host_veths, ipv4_addrs, link_names, netlink, netns};
 use conformance::kube_api::{
     fixture, write_kubeconfig, write_kubeconfig_with_token_file, write_token_file, KubeApi,
     TOKEN_FILE,
 };
 use conformance::{Call, Output, PluginSet};
-use kernel::{Family, Netlink, Netns, PrivateNetns};
+use kernel::PrivateNetns;
 use serde_json::{json, Value};
 
 const POD_UID: &str = "7c9f3a52-1e4b-4d6a-9b0e-3f2d8c6a1b47";
 const STATUS_PATH: &str = "/api/v1/namespaces/default/pods/nfv-pod/status";
 const NETWORK_STATUS: &str = "k8s.v1.cni.cncf.io/network-status";
 
-fn netns(ns: &PrivateNetns) -> Netns {
-    ns.netns().unwrap()
-}
-
-fn nl(ns: &PrivateNetns) -> Netlink {
-    Netlink::in_netns(&netns(ns)).unwrap()
-}
-
-fn link_names(ns: &PrivateNetns) -> BTreeSet<String> {
-    nl(ns)
-        .links()
-        .unwrap()
-        .into_iter()
-        .map(|l| l.name)
-        .collect()
-}
-
-fn addrs(ns: &PrivateNetns, ifname: &str) -> Vec<String> {
-    let Some(link) = nl(ns).link_by_name(ifname).unwrap() else {
-        return Vec::new();
-    };
-    nl(ns)
-        .addresses(Some(link.index), Some(Family::V4))
-        .unwrap()
-        .into_iter()
-        .map(|a| a.addr.to_string())
-        .collect()
-}
-
 fn mac(ns: &PrivateNetns, ifname: &str) -> String {
-    let link = nl(ns).link_by_name(ifname).unwrap().unwrap();
+    let link = netlink(ns).link_by_name(ifname).unwrap().unwrap();
     let octets = link.mac.unwrap();
     octets
         .iter()
@@ -103,7 +75,7 @@ impl Cluster {
 
     fn with_token(token: Option<&str>) -> Cluster {
         let node = PrivateNetns::new().unwrap();
-        let mut lo_nl = nl(&node);
+        let mut lo_nl = netlink(&node);
         let lo = lo_nl.link_by_name("lo").unwrap().unwrap();
         lo_nl.set_link_up(lo.index).unwrap();
         let api = netns(&node)
@@ -189,24 +161,11 @@ impl Cluster {
     }
 
     fn reservations(&self) -> Vec<String> {
-        let mut found = Vec::new();
-        for net in std::fs::read_dir(self.ipam_dir()).into_iter().flatten() {
-            let net = net.unwrap().path();
-            for f in std::fs::read_dir(&net).unwrap() {
-                let name = f.unwrap().file_name().to_string_lossy().into_owned();
-                if name != "lock" && !name.starts_with("last_reserved_ip") {
-                    found.push(format!("{}/{name}", net.display()));
-                }
-            }
-        }
-        found
+        inspect::reservations(&self.ipam_dir())
     }
 
     fn host_veths(&self) -> usize {
-        link_names(&self.node)
-            .iter()
-            .filter(|n| n.starts_with("veth"))
-            .count()
+        host_veths(&self.node).len()
     }
 
     fn patches(&self) -> Vec<Value> {
@@ -271,9 +230,9 @@ fn statement_37_three_networks_through_the_api() {
         link_names(&c.pod),
         BTreeSet::from(["lo", "eth0", "net1", "net2"].map(String::from))
     );
-    assert_eq!(addrs(&c.pod, "eth0"), ["10.20.0.2/24"]);
-    assert_eq!(addrs(&c.pod, "net1"), ["10.10.1.2/24"]);
-    assert_eq!(addrs(&c.pod, "net2"), ["10.10.2.2/24"]);
+    assert_eq!(ipv4_addrs(&c.pod, "eth0"), ["10.20.0.2/24"]);
+    assert_eq!(ipv4_addrs(&c.pod, "net1"), ["10.10.1.2/24"]);
+    assert_eq!(ipv4_addrs(&c.pod, "net2"), ["10.10.2.2/24"]);
 
     let requests: Vec<String> = c
         .api
@@ -371,8 +330,8 @@ fn statement_36_both_annotation_forms_through_the_plugin() {
              "cni-args": {"note": "x"}}]"#,
     );
     c.run(c.call("ADD", &conf)).success();
-    assert_eq!(addrs(&c.pod, "data0"), ["10.10.1.77/24"]);
-    assert_eq!(addrs(&c.pod, "data1"), ["10.10.2.2/24"]);
+    assert_eq!(ipv4_addrs(&c.pod, "data0"), ["10.10.1.77/24"]);
+    assert_eq!(ipv4_addrs(&c.pod, "data1"), ["10.10.2.2/24"]);
     let cache: Value = serde_json::from_slice(&std::fs::read(c.cache_file()).unwrap()).unwrap();
     assert_eq!(
         cache["attachments"][2]["conf"]["plugins"][0]["args"]["cni"]["note"],
@@ -577,7 +536,7 @@ fn the_default_network_annotation_replaces_the_cluster_network() {
     let conf = c.conf(json!({}));
     let result = c.run(c.call("ADD", &conf)).success();
     assert_eq!(result["ips"][0]["address"], "10.30.0.2/24");
-    assert_eq!(addrs(&c.pod, "eth0"), ["10.30.0.2/24"]);
+    assert_eq!(ipv4_addrs(&c.pod, "eth0"), ["10.30.0.2/24"]);
     assert_eq!(c.network_status().unwrap()[0]["name"], "kube-system/alt");
     c.run(c.call("DEL", &conf)).quiet_success();
     c.assert_clean();

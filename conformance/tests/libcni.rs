@@ -10,9 +10,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use conformance::inspect::{self as inspect, ipv4_addrs, link_names, netlink};
 use conformance::libcni::{cache_file, LibcniCall};
 use conformance::{Output, PluginSet};
-use kernel::{Family, Netlink, Netns, PrivateNetns};
+use kernel::{Netlink, Netns, PrivateNetns};
 use serde_json::{json, Value};
 
 const ID: &str = "libcni-pod";
@@ -22,31 +23,6 @@ struct Node {
     node: PrivateNetns,
     pod: PrivateNetns,
     dir: tempfile::TempDir,
-}
-
-fn nl(ns: &PrivateNetns) -> Netlink {
-    Netlink::in_netns(&ns.netns().unwrap()).unwrap()
-}
-
-fn link_names(ns: &PrivateNetns) -> BTreeSet<String> {
-    nl(ns)
-        .links()
-        .unwrap()
-        .into_iter()
-        .map(|l| l.name)
-        .collect()
-}
-
-fn addrs(ns: &PrivateNetns, ifname: &str) -> Vec<String> {
-    let mut nl = nl(ns);
-    let Some(link) = nl.link_by_name(ifname).unwrap() else {
-        return Vec::new();
-    };
-    nl.addresses(Some(link.index), Some(Family::V4))
-        .unwrap()
-        .into_iter()
-        .map(|a| a.addr.to_string())
-        .collect()
 }
 
 fn bridge(bridge: &str, subnet: &str, ipam_dir: &Path) -> Value {
@@ -130,17 +106,7 @@ impl Node {
     }
 
     fn reservations(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for net in std::fs::read_dir(self.path("ipam")).into_iter().flatten() {
-            for f in std::fs::read_dir(net.unwrap().path()).unwrap() {
-                let name = f.unwrap().file_name().into_string().unwrap();
-                if name != "lock" && !name.starts_with("last_reserved_ip") {
-                    out.push(name);
-                }
-            }
-        }
-        out.sort();
-        out
+        inspect::reservations(&self.path("ipam"))
     }
 
     /// Nothing of the pod is left: pod links, host veths, reservations, caches.
@@ -212,7 +178,7 @@ fn statement_40_meta_plugin_add_check_del_through_libcni() {
             .collect();
         assert_eq!(pod_interfaces(&r), expected, "{delegates:?}: {r}");
         for (ifname, ips) in &expected {
-            assert_eq!(&addrs(&n.pod, ifname), ips, "{delegates:?}");
+            assert_eq!(&ipv4_addrs(&n.pod, ifname), ips, "{delegates:?}");
         }
         assert_cached(&n, "meta", &r);
 
@@ -318,7 +284,7 @@ fn statement_40_capability_args_reach_only_the_delegates_that_declare_them() {
         let call = |verb: &str| n.call(verb, &list).capability_args(json!({"mac": MAC}));
         n.run(call("add")).success();
         let mac = |ifname: &str| {
-            nl(&n.pod)
+            netlink(&n.pod)
                 .link_by_name(ifname)
                 .unwrap()
                 .unwrap()

@@ -9,43 +9,15 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use conformance::inspect::{self as inspect, host_veths, ipv4_addrs, link_names, netlink, netns};
 use conformance::{meta_cni_binary, Call, Output, PluginSet};
-use kernel::{Family, Netlink, Netns, PrivateNetns, VethRequest};
+use kernel::{Family, PrivateNetns, VethRequest};
 use serde_json::{json, Value};
 
 struct Pod {
     node: PrivateNetns,
     pod: PrivateNetns,
     dir: tempfile::TempDir,
-}
-
-fn netns(ns: &PrivateNetns) -> Netns {
-    ns.netns().unwrap()
-}
-
-fn nl(ns: &PrivateNetns) -> Netlink {
-    Netlink::in_netns(&netns(ns)).unwrap()
-}
-
-fn link_names(ns: &PrivateNetns) -> BTreeSet<String> {
-    nl(ns)
-        .links()
-        .unwrap()
-        .into_iter()
-        .map(|l| l.name)
-        .collect()
-}
-
-fn addrs(ns: &PrivateNetns, ifname: &str) -> Vec<String> {
-    let Some(link) = nl(ns).link_by_name(ifname).unwrap() else {
-        return Vec::new();
-    };
-    nl(ns)
-        .addresses(Some(link.index), Some(Family::V4))
-        .unwrap()
-        .into_iter()
-        .map(|a| a.addr.to_string())
-        .collect()
 }
 
 fn bridge_nad(data_dir: &Path, name: &str, bridge: &str, subnet: &str, extra: Value) -> Value {
@@ -136,17 +108,7 @@ impl Pod {
     }
 
     fn reservations(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for net in std::fs::read_dir(self.ipam_dir()).into_iter().flatten() {
-            for f in std::fs::read_dir(net.unwrap().path()).unwrap() {
-                let name = f.unwrap().file_name().into_string().unwrap();
-                if name != "lock" && !name.starts_with("last_reserved_ip") {
-                    out.push(name);
-                }
-            }
-        }
-        out.sort();
-        out
+        inspect::reservations(&self.ipam_dir())
     }
 
     fn cache_files(&self) -> usize {
@@ -156,10 +118,7 @@ impl Pod {
     }
 
     fn host_veths(&self) -> usize {
-        link_names(&self.node)
-            .iter()
-            .filter(|n| n.starts_with("veth"))
-            .count()
+        host_veths(&self.node).len()
     }
 
     /// Nothing of the pod is left: links, addresses, reservations, cache.
@@ -209,9 +168,9 @@ fn statement_31_32_three_networks_in_order_merged_and_deleted() {
             ("net2", "10.10.2.2/24")
         ]
     );
-    assert_eq!(addrs(&p.pod, "eth0"), ["10.10.0.2/24"]);
-    assert_eq!(addrs(&p.pod, "data0"), ["10.10.1.2/24"]);
-    assert_eq!(addrs(&p.pod, "net2"), ["10.10.2.2/24"]);
+    assert_eq!(ipv4_addrs(&p.pod, "eth0"), ["10.10.0.2/24"]);
+    assert_eq!(ipv4_addrs(&p.pod, "data0"), ["10.10.1.2/24"]);
+    assert_eq!(ipv4_addrs(&p.pod, "net2"), ["10.10.2.2/24"]);
     assert_eq!(p.cache_files(), 1);
 
     p.run(p.call("CHECK", &conf)).quiet_success();
@@ -229,7 +188,11 @@ fn result_mode_cluster_prints_the_cluster_network_only() {
     let r = p.run(p.call("ADD", &conf)).success();
     assert_eq!(r["interfaces"].as_array().unwrap().len(), 3, "{r}");
     assert_eq!(r["ips"][0]["address"], "10.10.0.2/24");
-    assert_eq!(addrs(&p.pod, "data0"), ["10.10.1.2/24"], "still attached");
+    assert_eq!(
+        ipv4_addrs(&p.pod, "data0"),
+        ["10.10.1.2/24"],
+        "still attached"
+    );
     p.run(p.call("DEL", &conf)).quiet_success();
     p.assert_clean();
 }
@@ -248,7 +211,7 @@ fn statement_32_duplicate_interface_fails_before_anything_is_made() {
 fn statement_33_third_delegate_fails_and_everything_is_rolled_back() {
     let p = Pod::new();
     // net-c's bridge name is taken by a veth in the node: its ADD fails after two succeeded.
-    nl(&p.node)
+    netlink(&p.node)
         .create_veth(&VethRequest {
             name: "br-c".into(),
             peer_name: "br-c-peer".into(),
@@ -358,10 +321,10 @@ fn kill_9_between_delegates_then_del_leaves_nothing() {
     }
     // Wait until two attachments (cluster, net-a) are made: the plugin now waits on `slow`.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while addrs(&p.pod, "net1").is_empty() && Instant::now() < deadline {
+    while ipv4_addrs(&p.pod, "net1").is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(addrs(&p.pod, "net1"), ["10.10.1.2/24"]);
+    assert_eq!(ipv4_addrs(&p.pod, "net1"), ["10.10.1.2/24"]);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(
@@ -384,8 +347,12 @@ fn statement_35_check_status_gc() {
     let conf = p.conf(two_networks(), json!({}));
     p.run(p.call("ADD", &conf)).success();
     p.run(p.call("CHECK", &conf)).quiet_success();
-    let index = nl(&p.pod).link_by_name("data0").unwrap().unwrap().index;
-    nl(&p.pod)
+    let index = netlink(&p.pod)
+        .link_by_name("data0")
+        .unwrap()
+        .unwrap()
+        .index;
+    netlink(&p.pod)
         .del_address(index, "10.10.1.2/24".parse().unwrap())
         .unwrap();
     let e = p.run(p.call("CHECK", &conf)).fails_with(102);
@@ -427,10 +394,14 @@ fn default_route_moves_to_the_chosen_attachment() {
         [&json!({"dst": "0.0.0.0/0", "gw": "10.10.1.1"})],
         "{r}"
     );
-    let routes = nl(&p.pod)
+    let routes = netlink(&p.pod)
         .routes(Family::V4, Some(kernel::RT_TABLE_MAIN))
         .unwrap();
-    let data0 = nl(&p.pod).link_by_name("data0").unwrap().unwrap().index;
+    let data0 = netlink(&p.pod)
+        .link_by_name("data0")
+        .unwrap()
+        .unwrap()
+        .index;
     let kernel_defaults: Vec<_> = routes.iter().filter(|r| r.dst.prefix_len() == 0).collect();
     assert_eq!(kernel_defaults.len(), 1, "{kernel_defaults:?}");
     assert_eq!(kernel_defaults[0].oif, Some(data0));
@@ -524,7 +495,7 @@ fn statement_39_in_process_equals_exec() {
             .collect();
         let kernel: Vec<Vec<String>> = ["eth0", "data0", "net2"]
             .iter()
-            .map(|i| addrs(&p.pod, i))
+            .map(|i| ipv4_addrs(&p.pod, i))
             .collect();
         seen.push((
             shape,

@@ -22,8 +22,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use conformance::inspect::{link_names, netlink};
 use conformance::{Output, PluginSet};
-use kernel::{AddressOptions, BridgeRequest, Family, Netlink, PrivateNetns, VethRequest};
+use kernel::{AddressOptions, BridgeRequest, Family, PrivateNetns, VethRequest};
 use serde_json::json;
 
 /// Where busybox-static installs its binary.
@@ -38,19 +39,6 @@ const NETWORKS: [(&str, &str, &str, &str); 3] = [
     ("default", "net-a", "br-pm1", "10.41.1"),
     ("default", "net-b", "br-pm2", "10.41.2"),
 ];
-
-fn nl(ns: &PrivateNetns) -> Netlink {
-    Netlink::in_netns(&ns.netns().unwrap()).unwrap()
-}
-
-fn link_names(ns: &PrivateNetns) -> BTreeSet<String> {
-    nl(ns)
-        .links()
-        .unwrap()
-        .into_iter()
-        .map(|l| l.name)
-        .collect()
-}
 
 /// A podman confined to a private node network namespace, a private mount namespace and a
 /// temp dir. Dropping it removes every container, then ends the mount namespace's holder.
@@ -245,8 +233,8 @@ impl Podman {
     /// first, so the bridge plugin reuses them) holding `<prefix>.254/24`.
     fn add_peer(&self, peer: &PrivateNetns) {
         let peer_ns = peer.netns().unwrap();
-        let mut node = nl(&self.node);
-        let mut inside = nl(peer);
+        let mut node = netlink(&self.node);
+        let mut inside = netlink(peer);
         for (i, (_, _, bridge, prefix)) in NETWORKS.iter().enumerate() {
             node.create_bridge(&BridgeRequest {
                 name: bridge.to_string(),
@@ -385,7 +373,7 @@ fn statement_41_podman_container_on_three_networks() {
             .map(String::from)
             .collect();
         assert_eq!(links, expected_links, "{delegates:?}");
-        let node_addrs = nl(&p.node).addresses(None, Some(Family::V4)).unwrap();
+        let node_addrs = netlink(&p.node).addresses(None, Some(Family::V4)).unwrap();
         assert!(
             node_addrs.iter().all(|a| a.addr.addr().is_loopback()),
             "{delegates:?}: addresses left in the node: {node_addrs:?}"
