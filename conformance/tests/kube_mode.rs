@@ -58,6 +58,17 @@ fn fixture_nad(name: &str, ipam_dir: &Path) -> Value {
     nad
 }
 
+/// The names of a result's interfaces inside the pod.
+fn sandbox_interfaces(result: &Value) -> Vec<&str> {
+    result["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i.get("sandbox").is_some())
+        .map(|i| i["name"].as_str().unwrap())
+        .collect()
+}
+
 struct Cluster {
     node: PrivateNetns,
     pod: PrivateNetns,
@@ -215,13 +226,7 @@ fn statement_37_three_networks_through_the_api() {
     let result = c.run(c.call("ADD", &conf)).success();
 
     // resultMode defaults to "cluster" in Kubernetes mode: eth0 only.
-    let sandboxed: Vec<&str> = result["interfaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i.get("sandbox").is_some())
-        .map(|i| i["name"].as_str().unwrap())
-        .collect();
+    let sandboxed = sandbox_interfaces(&result);
     assert_eq!(sandboxed, ["eth0"], "{result}");
     assert_eq!(result["ips"][0]["address"], "10.20.0.2/24");
     assert_eq!(result["ips"].as_array().unwrap().len(), 1);
@@ -297,13 +302,7 @@ fn merged_result_on_request_in_kubernetes_mode() {
     let c = Cluster::new();
     let conf = c.conf(json!({"resultMode": "merged"}));
     let result = c.run(c.call("ADD", &conf)).success();
-    let sandboxed: Vec<&str> = result["interfaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i.get("sandbox").is_some())
-        .map(|i| i["name"].as_str().unwrap())
-        .collect();
+    let sandboxed = sandbox_interfaces(&result);
     assert_eq!(sandboxed, ["eth0", "net1", "net2"], "{result}");
     assert_eq!(result["ips"].as_array().unwrap().len(), 3, "{result}");
     assert_eq!(c.patches().len(), 1);
