@@ -208,6 +208,28 @@ fn statement_32_duplicate_interface_fails_before_anything_is_made() {
 }
 
 #[test]
+fn statement_32_a_name_already_in_the_pod_fails_before_anything_is_made() {
+    let p = Pod::new();
+    netlink(&p.pod)
+        .create_veth(&VethRequest {
+            name: "net1".into(),
+            peer_name: "net1p".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let conf = p.conf(json!([{"name": "net-a"}]), json!({}));
+    let e = p.run(p.call("ADD", &conf)).fails_with(4);
+    assert!(e["msg"].as_str().unwrap().contains("net1"), "{e}");
+    assert!(
+        e["details"].as_str().unwrap().contains("default/net-a"),
+        "{e}"
+    );
+    assert_eq!(link_names(&p.node), BTreeSet::from(["lo".to_string()]));
+    assert!(p.reservations().is_empty());
+    assert_eq!(p.cache_files(), 0);
+}
+
+#[test]
 fn statement_33_third_delegate_fails_and_everything_is_rolled_back() {
     let p = Pod::new();
     // net-c's bridge name is taken by a veth in the node: its ADD fails after two succeeded.

@@ -187,6 +187,7 @@ impl Plugin for MetaPlugin {
                 "DEL it before adding it again",
             ));
         }
+        plan::check_names_free(req, &attachments)?;
         let mut entry = cache::Entry {
             container_id: req.container_id.clone(),
             ifname: req.ifname.clone(),

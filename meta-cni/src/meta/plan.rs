@@ -4,10 +4,12 @@
 //! `networks`, each with its interface name, delegate netconf, runtime config and `CNI_ARGS`.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use cni::{Error, Request};
+use cni::{Error, ErrorCode, Request};
+use kernel::{Netlink, Netns};
 use nad_crd::{
     parse_default_network_annotation, parse_networks_annotation, AnnotationError, NetworkSelection,
     DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION,
@@ -271,4 +273,24 @@ pub(crate) fn build(
         }
     }
     Ok(plan)
+}
+
+/// Fails (code 4) when an interface the plan would make already exists in the pod, so a name
+/// clash stops the ADD before anything is made rather than at attachment k.
+pub(crate) fn check_names_free(req: &Request, plan: &[Attachment]) -> Result<(), Error> {
+    let path = req.netns.as_deref().unwrap_or(Path::new(""));
+    let netns = Netns::open(path).map_err(|e| Error::netns(path, e.is_not_found(), e))?;
+    let links = Netlink::in_netns(&netns)
+        .and_then(|mut nl| nl.links())
+        .map_err(|e| Error::io("list the pod's interfaces", e))?;
+    for att in plan {
+        if links.iter().any(|l| l.name == att.ifname) {
+            return Err(Error::new(
+                ErrorCode::INVALID_ENVIRONMENT,
+                format!("interface {} already exists in the pod", att.ifname),
+                format!("network {} would make it", att.network),
+            ));
+        }
+    }
+    Ok(())
 }
