@@ -239,20 +239,23 @@ fn statement_37_three_networks_through_the_api() {
     assert_eq!(ipv4_addrs(&c.pod, "net1"), ["10.10.1.2/24"]);
     assert_eq!(ipv4_addrs(&c.pod, "net2"), ["10.10.2.2/24"]);
 
-    let requests: Vec<String> = c
+    // The pod first, then its three NADs (fetched at once, in any order), then one PATCH.
+    let mut requests: Vec<String> = c
         .api
         .requests()
         .iter()
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
+    assert_eq!(requests.len(), 5, "{requests:#?}");
+    assert_eq!(requests[0], "GET /api/v1/namespaces/default/pods/nfv-pod");
+    assert_eq!(requests[4], format!("PATCH {STATUS_PATH}"));
+    requests[1..4].sort();
     assert_eq!(
-        requests,
+        requests[1..4],
         [
-            "GET /api/v1/namespaces/default/pods/nfv-pod",
-            "GET /apis/k8s.cni.cncf.io/v1/namespaces/kube-system/network-attachment-definitions/cluster",
             "GET /apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions/net-a",
             "GET /apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions/net-b",
-            "PATCH /api/v1/namespaces/default/pods/nfv-pod/status",
+            "GET /apis/k8s.cni.cncf.io/v1/namespaces/kube-system/network-attachment-definitions/cluster",
         ]
     );
     let patches = c.patches();
@@ -572,6 +575,25 @@ fn readiness_indicator_file_gates_add_status_and_gc_but_not_del() {
     c.run(Call::new(PluginSet::Ours, "meta-cni", "STATUS").stdin(conf.as_str()))
         .quiet_success();
     std::fs::remove_file(&ready).unwrap();
+    c.run(c.call("DEL", &conf)).quiet_success();
+    c.assert_clean();
+}
+
+#[test]
+fn each_nad_is_fetched_once_even_when_selected_twice() {
+    let c = Cluster::new();
+    set_networks_annotation(&c, "default/net-a@net1, net-b@data9, default/net-b");
+    let conf = c.conf(json!({}));
+    c.run(c.call("ADD", &conf)).success();
+    assert_eq!(ipv4_addrs(&c.pod, "data9"), ["10.10.2.2/24"]);
+    assert_eq!(ipv4_addrs(&c.pod, "net3"), ["10.10.2.3/24"]);
+    let gets_of_net_b = c
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/network-attachment-definitions/net-b"))
+        .count();
+    assert_eq!(gets_of_net_b, 1);
     c.run(c.call("DEL", &conf)).quiet_success();
     c.assert_clean();
 }

@@ -112,14 +112,20 @@ impl Api {
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
+        self.runtime.block_on(self.attempts(what, request))
+    }
+
+    /// [`Api::call`]'s loop, as a future, so several can run at once.
+    async fn attempts<T, F, Fut>(&self, what: &str, request: F) -> Result<T, Error>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            // The timer must be made inside the runtime: build it in the future.
-            let outcome = self.runtime.block_on(async {
-                tokio::time::timeout(self.timeout, request(self.client.clone())).await
-            });
+            let outcome = tokio::time::timeout(self.timeout, request(self.client.clone())).await;
             let why = match outcome {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(e)) if transient(&e) => e.to_string(),
@@ -134,7 +140,7 @@ impl Api {
                 ));
             }
             tracing::info!("Kubernetes API: {what}: attempt {attempt} failed ({why}); retrying");
-            std::thread::sleep(backoff);
+            tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
@@ -157,7 +163,27 @@ impl Api {
         namespace: &str,
         name: &str,
     ) -> Result<Option<NetworkAttachmentDefinition>, Error> {
-        self.call(
+        self.runtime.block_on(self.get_nad(namespace, name))
+    }
+
+    /// The NADs `refs` (namespace, name), requested all at once: a pod's networks cost one
+    /// round trip, not one per network. One answer per reference, in order.
+    pub(crate) fn nads(
+        &self,
+        refs: &[(String, String)],
+    ) -> Vec<Result<Option<NetworkAttachmentDefinition>, Error>> {
+        self.runtime.block_on(futures::future::join_all(
+            refs.iter()
+                .map(|(namespace, name)| self.get_nad(namespace, name)),
+        ))
+    }
+
+    async fn get_nad(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<NetworkAttachmentDefinition>, Error> {
+        self.attempts(
             &format!("GET network-attachment-definition {namespace}/{name}"),
             |client| async move {
                 Resources::<NetworkAttachmentDefinition>::namespaced(client, namespace)
@@ -165,6 +191,7 @@ impl Api {
                     .await
             },
         )
+        .await
     }
 
     /// Sets the pod's `network-status` annotation in one merge patch of `pods/status`; a

@@ -132,23 +132,18 @@ fn attachment(
 fn cluster_networks(
     conf: &MetaConf,
     source: &Source<'_>,
-    pod: Option<&PodObject>,
+    override_selection: Option<&NetworkSelection>,
 ) -> Result<Vec<Network>, Error> {
-    let override_value = pod.and_then(|p| p.default_network.as_deref());
-    if let Some(value) = override_value {
-        let selection = parse_default_network_annotation(value, &conf.multus_namespace)
-            .map_err(|e| selection_error(DEFAULT_NETWORK_ANNOTATION, &e))?;
-        if let Some(sel) = selection {
-            let network =
-                networks::from_nad(conf, source, &sel.namespace, &sel.name)?.ok_or_else(|| {
-                    Error::invalid_config(
-                        DEFAULT_NETWORK_ANNOTATION,
-                        sel.qualified_name(),
-                        format!("no such NAD in {}", source.describe()),
-                    )
-                })?;
-            return Ok(vec![network]);
-        }
+    if let Some(sel) = override_selection {
+        let network =
+            networks::from_nad(conf, source, &sel.namespace, &sel.name)?.ok_or_else(|| {
+                Error::invalid_config(
+                    DEFAULT_NETWORK_ANNOTATION,
+                    sel.qualified_name(),
+                    format!("no such NAD in {}", source.describe()),
+                )
+            })?;
+        return Ok(vec![network]);
     }
     if let Some(reference) = &conf.cluster_network {
         return Ok(vec![networks::from_reference(conf, source, reference)?]);
@@ -167,6 +162,39 @@ fn cluster_networks(
         .collect())
 }
 
+/// Every NAD the plan may read, so they can be fetched at once: the cluster network (or its
+/// override) and `defaultNetworks` when given as NAD names, and the selections that
+/// `namespaceIsolation` allows.
+fn nad_refs(
+    conf: &MetaConf,
+    pod_ns: &str,
+    override_selection: Option<&NetworkSelection>,
+    with_defaults: bool,
+    selections: &[NetworkSelection],
+) -> Vec<(String, String)> {
+    let by_name = |reference: &String| {
+        (!reference.contains('/')).then(|| (conf.multus_namespace.clone(), reference.clone()))
+    };
+    let mut refs: Vec<(String, String)> = match override_selection {
+        Some(sel) => vec![(sel.namespace.clone(), sel.name.clone())],
+        None => conf.cluster_network.iter().filter_map(by_name).collect(),
+    };
+    if with_defaults {
+        refs.extend(conf.default_networks.iter().filter_map(by_name));
+    }
+    refs.extend(
+        selections
+            .iter()
+            .filter(|sel| {
+                !conf.namespace_isolation
+                    || sel.namespace == pod_ns
+                    || conf.global_namespaces.contains(&sel.namespace)
+            })
+            .map(|sel| (sel.namespace.clone(), sel.name.clone())),
+    );
+    refs
+}
+
 /// Resolves every attachment of the pod, in order; fails (code 7) before anything is made.
 pub(crate) fn build(
     conf: &MetaConf,
@@ -175,16 +203,12 @@ pub(crate) fn build(
     pod: Option<&PodObject>,
 ) -> Result<Vec<Attachment>, Error> {
     let pod_ns = pod_namespace(req)?;
-    let mut networks: Vec<(Network, Option<NetworkSelection>)> =
-        cluster_networks(conf, source, pod)?
-            .into_iter()
-            .map(|n| (n, None))
-            .collect();
-    if !conf.system_namespaces.contains(&pod_ns) {
-        for reference in &conf.default_networks {
-            networks.push((networks::from_reference(conf, source, reference)?, None));
-        }
-    }
+    let override_selection = match pod.and_then(|p| p.default_network.as_deref()) {
+        None => None,
+        Some(value) => parse_default_network_annotation(value, &conf.multus_namespace)
+            .map_err(|e| selection_error(DEFAULT_NETWORK_ANNOTATION, &e))?,
+    };
+    let with_defaults = !conf.system_namespaces.contains(&pod_ns);
     let mut selections = match pod.and_then(|p| p.networks.as_deref()) {
         None => Vec::new(),
         Some(value) => parse_networks_annotation(value, &pod_ns)
@@ -195,6 +219,24 @@ pub(crate) fn build(
             parse_networks_annotation(&v.to_string(), &pod_ns)
                 .map_err(|e| selection_error("networks", &e))?,
         );
+    }
+    source.prefetch(&nad_refs(
+        conf,
+        &pod_ns,
+        override_selection.as_ref(),
+        with_defaults,
+        &selections,
+    ));
+
+    let mut networks: Vec<(Network, Option<NetworkSelection>)> =
+        cluster_networks(conf, source, override_selection.as_ref())?
+            .into_iter()
+            .map(|n| (n, None))
+            .collect();
+    if with_defaults {
+        for reference in &conf.default_networks {
+            networks.push((networks::from_reference(conf, source, reference)?, None));
+        }
     }
     for sel in selections {
         if conf.namespace_isolation

@@ -2,8 +2,8 @@
 //! mode), else NAD files in `nadDir` and no pod object (standalone mode). The API client is
 //! made on first use, so a DEL served from the cache never starts one.
 
-use std::cell::OnceCell;
-use std::collections::BTreeMap;
+use std::cell::{OnceCell, RefCell};
+use std::collections::{BTreeMap, HashMap};
 
 use cni::{Error, ErrorCode, Request};
 use nad_crd::{
@@ -38,10 +38,16 @@ pub(crate) enum PodLookup {
     Gone(String),
 }
 
+/// A NAD as the API answered for it.
+type NadAnswer = Result<Option<NetworkAttachmentDefinition>, Error>;
+
 /// Pods and NADs for one call.
 pub(crate) struct Source<'a> {
     conf: &'a MetaConf,
     api: OnceCell<Api>,
+    /// NADs fetched ahead by [`Source::prefetch`], answers and failures alike (a failure
+    /// already spent its retries).
+    fetched: RefCell<HashMap<(String, String), NadAnswer>>,
 }
 
 impl<'a> Source<'a> {
@@ -50,6 +56,7 @@ impl<'a> Source<'a> {
         Source {
             conf,
             api: OnceCell::new(),
+            fetched: RefCell::new(HashMap::new()),
         }
     }
 
@@ -82,10 +89,42 @@ impl<'a> Source<'a> {
         name: &str,
     ) -> Result<Option<NetworkAttachmentDefinition>, Error> {
         networks::check_nad_ref(namespace, name)?;
+        let key = (namespace.to_string(), name.to_string());
+        // A network may be selected twice: keep the answer for the second lookup.
+        if let Some(answer) = self.fetched.borrow().get(&key) {
+            return answer.clone();
+        }
         match self.api()? {
             Some(api) => api.nad(namespace, name),
             None => networks::read_nad(&self.conf.nad_dir, namespace, name),
         }
+    }
+
+    /// In Kubernetes mode, fetches the NADs `refs` all at once for [`Source::nad`] to answer
+    /// from. Names that do not check out are left for `nad` to refuse; failures to connect
+    /// are left for it to report.
+    pub(crate) fn prefetch(&self, refs: &[(String, String)]) {
+        if self.conf.kubeconfig.is_none() {
+            return;
+        }
+        let mut wanted: Vec<(String, String)> = Vec::new();
+        for key in refs {
+            let valid = networks::check_nad_ref(&key.0, &key.1).is_ok();
+            if valid && !wanted.contains(key) && !self.fetched.borrow().contains_key(key) {
+                wanted.push(key.clone());
+            }
+        }
+        // One NAD gains nothing from going ahead.
+        if wanted.len() < 2 {
+            return;
+        }
+        let Ok(Some(api)) = self.api() else {
+            return;
+        };
+        let answers = api.nads(&wanted);
+        self.fetched
+            .borrow_mut()
+            .extend(wanted.into_iter().zip(answers));
     }
 
     /// The pod named by `K8S_POD_NAMESPACE`/`K8S_POD_NAME`, checked against `K8S_POD_UID`.
