@@ -38,6 +38,7 @@
 //! // `go_down`/`come_up` may be called from any thread: the listener comes back in `node`.
 //! ```
 
+mod discovery;
 mod faults;
 mod fixtures;
 mod handler;
@@ -59,6 +60,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use discovery::ApiResource;
 pub use fixtures::{fixture, fixtures_dir};
 pub use kubeconfig::{
     write_kubeconfig, write_kubeconfig_with_token_file, write_token_file, KUBECONFIG_FILE,
@@ -85,9 +87,18 @@ pub struct KubeApiBuilder {
     addr: SocketAddr,
     token: Option<String>,
     listener: Option<TcpListener>,
+    discovery: Vec<ApiResource>,
 }
 
 impl KubeApiBuilder {
+    /// Lists `kinds` in API discovery too (pods and NADs always are), so a client that
+    /// maps manifests through discovery (`kubectl apply --dry-run=client`) accepts them;
+    /// objects of those kinds are never found.
+    pub fn discovery(mut self, kinds: &[ApiResource]) -> Self {
+        self.discovery.extend_from_slice(kinds);
+        self
+    }
+
     /// Listens on `addr` (default `127.0.0.1:0`: a free port on loopback).
     pub fn addr(mut self, addr: SocketAddr) -> Self {
         self.addr = addr;
@@ -116,6 +127,7 @@ impl KubeApiBuilder {
         };
         let state = Arc::new(Mutex::new(State {
             token: self.token,
+            discovery: self.discovery,
             ..State::default()
         }));
         let server = Server::start(listener, Arc::clone(&state))?;
@@ -142,6 +154,7 @@ impl KubeApi {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             token: None,
             listener: None,
+            discovery: Vec::new(),
         }
     }
 

@@ -7,17 +7,15 @@
 //! the interfaces, addresses, MAC and default route its annotation asks for.
 //!
 //! `kubectl apply --dry-run=client` still asks a server which kinds exist (discovery) and
-//! whether each object exists (GET), so the kubectl check runs against [`Discovery`]: a
-//! server that knows the kinds the samples use and has no objects. It runs in a private
-//! network namespace, and so does kubectl.
+//! whether each object exists (GET), so the kubectl check runs against the API stand-in,
+//! told the kinds the samples use, holding no objects. It runs in a private network
+//! namespace, and so does kubectl.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use conformance::kube_api::{write_kubeconfig, KubeApi};
+use conformance::kube_api::{write_kubeconfig, ApiResource, KubeApi};
 use conformance::{Call, PluginSet};
 use kernel::{Family, Netlink, PrivateNetns};
 use nad_crd::{parse_networks_annotation, NadConfig, NetworkAttachmentDefinition};
@@ -230,140 +228,58 @@ fn rbac_is_least_privilege() {
     assert_eq!(granted, want);
 }
 
-/// The kinds the samples use: (group, version, plural, kind, namespaced).
-const KINDS: &[(&str, &str, &str, &str, bool)] = &[
-    ("", "v1", "pods", "Pod", true),
-    ("", "v1", "configmaps", "ConfigMap", true),
-    ("", "v1", "serviceaccounts", "ServiceAccount", true),
-    ("", "v1", "namespaces", "Namespace", false),
-    ("apps", "v1", "daemonsets", "DaemonSet", true),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "clusterroles",
-        "ClusterRole",
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "clusterrolebindings",
-        "ClusterRoleBinding",
-        false,
-    ),
-    (
-        "apiextensions.k8s.io",
-        "v1",
-        "customresourcedefinitions",
-        "CustomResourceDefinition",
-        false,
-    ),
-    (
-        "k8s.cni.cncf.io",
-        "v1",
-        "network-attachment-definitions",
-        "NetworkAttachmentDefinition",
-        true,
-    ),
+/// The kinds the samples use beyond pods and NADs, for the stand-in's discovery.
+const KINDS: &[ApiResource] = &[
+    ApiResource {
+        group: "",
+        version: "v1",
+        plural: "configmaps",
+        kind: "ConfigMap",
+        namespaced: true,
+    },
+    ApiResource {
+        group: "",
+        version: "v1",
+        plural: "serviceaccounts",
+        kind: "ServiceAccount",
+        namespaced: true,
+    },
+    ApiResource {
+        group: "",
+        version: "v1",
+        plural: "namespaces",
+        kind: "Namespace",
+        namespaced: false,
+    },
+    ApiResource {
+        group: "apps",
+        version: "v1",
+        plural: "daemonsets",
+        kind: "DaemonSet",
+        namespaced: true,
+    },
+    ApiResource {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterroles",
+        kind: "ClusterRole",
+        namespaced: false,
+    },
+    ApiResource {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterrolebindings",
+        kind: "ClusterRoleBinding",
+        namespaced: false,
+    },
+    ApiResource {
+        group: "apiextensions.k8s.io",
+        version: "v1",
+        plural: "customresourcedefinitions",
+        kind: "CustomResourceDefinition",
+        namespaced: false,
+    },
 ];
-
-/// An API server with the discovery documents of [`KINDS`] and no objects: every other GET
-/// is a 404 `Status`, which `kubectl apply` reads as "not there yet, would be created".
-struct Discovery {
-    addr: SocketAddr,
-}
-
-impl Discovery {
-    /// Binds in the calling thread's network namespace and serves from a thread of its own
-    /// until the test process ends.
-    fn start() -> Discovery {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind discovery");
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                // One request per connection (Connection: close): kubectl reconnects.
-                let _ = Discovery::answer(stream);
-            }
-        });
-        Discovery { addr }
-    }
-
-    fn answer(mut stream: TcpStream) -> std::io::Result<()> {
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut request_line = String::new();
-        reader.read_line(&mut request_line)?;
-        // The headers; kubectl's discovery and GETs carry no body.
-        let mut line = String::new();
-        while reader.read_line(&mut line)? > 2 {
-            line.clear();
-        }
-        let target = request_line.split_whitespace().nth(1).unwrap_or("/");
-        let path = target.split('?').next().unwrap_or(target);
-        let (status, body) = match Discovery::document(path) {
-            Some(doc) => ("200 OK", doc),
-            None => ("404 Not Found", not_found(path)),
-        };
-        let body = body.to_string();
-        write!(
-            stream,
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n{body}",
-            body.len()
-        )
-    }
-
-    /// The legacy (unaggregated) discovery documents; kubectl falls back to them when the
-    /// answer is plain JSON.
-    fn document(path: &str) -> Option<Value> {
-        let group_versions: BTreeSet<(&str, &str)> =
-            KINDS.iter().map(|(g, v, ..)| (*g, *v)).collect();
-        let resources = |group: &str, version: &str| -> Vec<Value> {
-            KINDS
-                .iter()
-                .filter(|(g, v, ..)| *g == group && *v == version)
-                .map(|(_, _, plural, kind, namespaced)| {
-                    json!({"name": plural, "singularName": kind.to_lowercase(),
-                        "namespaced": namespaced, "kind": kind,
-                        "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]})
-                })
-                .collect()
-        };
-        match path.trim_end_matches('/') {
-            "/api" => Some(json!({"kind": "APIVersions", "versions": ["v1"]})),
-            "/apis" => Some(json!({"kind": "APIGroupList", "apiVersion": "v1",
-                "groups": group_versions.iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| {
-                    let gv = json!({"groupVersion": format!("{g}/{v}"), "version": v});
-                    json!({"name": g, "versions": [gv], "preferredVersion": gv})
-                }).collect::<Vec<_>>()})),
-            "/api/v1" => Some(json!({"kind": "APIResourceList", "apiVersion": "v1",
-                "groupVersion": "v1", "resources": resources("", "v1")})),
-            other => {
-                let gv = other.strip_prefix("/apis/")?;
-                let (group, version) = gv.split_once('/')?;
-                group_versions.contains(&(group, version)).then(|| {
-                    json!({"kind": "APIResourceList", "apiVersion": "v1",
-                        "groupVersion": gv, "resources": resources(group, version)})
-                })
-            }
-        }
-    }
-
-    fn kubeconfig(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("kubeconfig");
-        let config = json!({"apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "samples", "cluster": {"server": format!("http://{}", self.addr)}}],
-            "users": [{"name": "samples", "user": {}}],
-            "contexts": [{"name": "samples", "context": {"cluster": "samples", "user": "samples"}}],
-            "current-context": "samples"});
-        std::fs::write(&path, config.to_string()).unwrap();
-        path
-    }
-}
-
-fn not_found(path: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": format!("{path} not found"), "reason": "NotFound", "code": 404})
-}
 
 /// A private "node" namespace with `lo` up, for a server and its clients; None (the test
 /// skips) where namespaces cannot be made.
@@ -390,9 +306,11 @@ fn kubectl_dry_run_accepts_every_manifest() {
     }
     let Some(node) = node_with_lo() else { return };
     let netns = node.netns().unwrap();
-    let server = netns.run(Discovery::start).unwrap();
+    let api = netns
+        .run(|| KubeApi::builder().discovery(KINDS).start())
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = server.kubeconfig(dir.path());
+    let kubeconfig = write_kubeconfig(dir.path(), &api);
 
     for manifests in ["deploy", "nads", "pods"] {
         let path = samples().join(manifests);

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::discovery::{self, ApiResource, SERVED};
 use super::patch::{self, PatchTarget, Subresource};
 use super::recorded::RecordedRequest;
 use super::route::{self, Target};
@@ -88,6 +89,12 @@ fn answer(state: &mut State, request: &Request<'_>) -> Reply {
         }
     }
     let Some(target) = route::parse(request.path) else {
+        if request.method == "GET" {
+            let kinds: Vec<ApiResource> = SERVED.iter().chain(&state.discovery).copied().collect();
+            if let Some(document) = discovery::document(&kinds, request.path) {
+                return Reply::ok(document);
+            }
+        }
         return Reply::failure(status::path_not_found());
     };
     let store = &mut state.store;

@@ -3,6 +3,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use super::discovery::ApiResource;
 use super::faults::Faults;
 use super::recorded::RecordedRequest;
 use super::store::Store;
@@ -21,6 +22,8 @@ pub(crate) struct State {
     pub(crate) delay: Duration,
     /// Every request handled, in order.
     pub(crate) requests: Vec<RecordedRequest>,
+    /// The kinds listed in discovery beyond the ones served.
+    pub(crate) discovery: Vec<ApiResource>,
 }
 
 /// Locks the state. A test that panicked while holding the lock leaves data that is still
