@@ -4,10 +4,15 @@
 # containernetworking-plugins, the reference plugins of the differential tests; util-linux
 # for nsenter and unshare; golang-go and golang-github-appc-cni-dev for the libcni driver
 # (tests/libcni.rs); podman, runc, busybox-static and tar for tests/podman.rs.
+# With --list, prints the list and installs nothing.
 set -euo pipefail
 
 packages=(iproute2 iputils-ping nftables iptables containernetworking-plugins util-linux
     ca-certificates golang-go golang-github-appc-cni-dev podman runc busybox-static tar)
+if [ "${1:-}" = --list ]; then
+    echo "${packages[@]}"
+    exit 0
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
