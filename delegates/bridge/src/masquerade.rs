@@ -8,11 +8,10 @@ use std::borrow::Cow;
 
 use ipnet::IpNet;
 use kernel::nft;
-use nftables::batch::Batch;
 use nftables::expr::{Expression, NamedExpression, Payload, PayloadField, Prefix};
-use nftables::schema::{Chain, NfListObject, Rule, Table};
+use nftables::schema::{NfListObject, Rule};
 use nftables::stmt::{Match, Operator, Statement};
-use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+use nftables::types::{NfChainType, NfFamily, NfHook};
 
 use crate::rule_tag::{self, TaggedTable};
 
@@ -84,22 +83,7 @@ pub(crate) fn add(
         return Ok(());
     }
     let tag = rule_tag::attachment(network, container_id, ifname);
-    let mut batch = Batch::new();
-    batch.add(NfListObject::Table(Table {
-        family: NfFamily::INet,
-        name: TABLE.into(),
-        handle: None,
-    }));
-    batch.add(NfListObject::Chain(Chain {
-        family: NfFamily::INet,
-        table: TABLE.into(),
-        name: CHAIN.into(),
-        _type: Some(NfChainType::NAT),
-        hook: Some(NfHook::Postrouting),
-        prio: Some(SRCNAT),
-        policy: Some(NfChainPolicy::Accept),
-        ..Chain::default()
-    }));
+    let mut batch = RULES.batch_with_chain(CHAIN, NfChainType::NAT, NfHook::Postrouting, SRCNAT);
     for addr in addrs {
         batch.add(NfListObject::Rule(rule(*addr, &tag)));
     }

@@ -5,7 +5,9 @@
 //! tag holds digests: `meta-cni:<network digest>:<attachment digest>`.
 
 use kernel::nft::{self, NftRule};
-use nftables::types::NfFamily;
+use nftables::batch::Batch;
+use nftables::schema::{Chain, NfListObject, Table};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use sha2::{Digest, Sha256};
 
 const PREFIX: &str = "meta-cni";
@@ -89,6 +91,34 @@ impl TaggedTable {
                 Some((r, att))
             })
             .collect())
+    }
+
+    /// A batch that first makes this table and its base chain `chain` (accept policy), if
+    /// missing: adding them again is a no-op in nftables, so every ADD can start so.
+    pub(crate) fn batch_with_chain(
+        &self,
+        chain: &'static str,
+        kind: NfChainType,
+        hook: NfHook,
+        priority: i32,
+    ) -> Batch<'static> {
+        let mut batch = Batch::new();
+        batch.add(NfListObject::Table(Table {
+            family: self.family,
+            name: self.name.into(),
+            handle: None,
+        }));
+        batch.add(NfListObject::Chain(Chain {
+            family: self.family,
+            table: self.name.into(),
+            name: chain.into(),
+            _type: Some(kind),
+            hook: Some(hook),
+            prio: Some(priority),
+            policy: Some(NfChainPolicy::Accept),
+            ..Chain::default()
+        }));
+        batch
     }
 
     /// Deletes rules found by [`TaggedTable::network_rules`].

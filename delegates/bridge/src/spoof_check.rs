@@ -8,11 +8,10 @@
 use std::borrow::Cow;
 
 use kernel::nft;
-use nftables::batch::Batch;
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField};
-use nftables::schema::{Chain, NfListObject, Rule, Table};
+use nftables::schema::{NfListObject, Rule};
 use nftables::stmt::{Match, Operator, Statement};
-use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+use nftables::types::{NfChainType, NfFamily, NfHook};
 
 use crate::rule_tag::{self, TaggedTable};
 
@@ -31,22 +30,8 @@ pub(crate) fn add(
     host_veth: &str,
     mac: &str,
 ) -> kernel::Result<()> {
-    let mut batch = Batch::new();
-    batch.add(NfListObject::Table(Table {
-        family: NfFamily::Bridge,
-        name: TABLE.into(),
-        handle: None,
-    }));
-    batch.add(NfListObject::Chain(Chain {
-        family: NfFamily::Bridge,
-        table: TABLE.into(),
-        name: CHAIN.into(),
-        _type: Some(NfChainType::Filter),
-        hook: Some(NfHook::Prerouting),
-        prio: Some(PRIORITY),
-        policy: Some(NfChainPolicy::Accept),
-        ..Chain::default()
-    }));
+    let mut batch =
+        RULES.batch_with_chain(CHAIN, NfChainType::Filter, NfHook::Prerouting, PRIORITY);
     batch.add(NfListObject::Rule(Rule {
         family: NfFamily::Bridge,
         table: TABLE.into(),
