@@ -72,6 +72,13 @@ fn sysctl_in(ns: &PrivateNetns, key: &str) -> String {
         .unwrap_or_default()
 }
 
+fn write_sysctl_in(ns: &PrivateNetns, key: &str, value: &str) {
+    netns(ns)
+        .run(|| kernel::sysctl::write(key, value))
+        .unwrap()
+        .unwrap();
+}
+
 impl Node {
     fn new() -> Node {
         let ns = PrivateNetns::new().expect("node namespace");
@@ -318,6 +325,9 @@ fn statement_22_gateway_on_the_bridge_and_forwarding() {
     for set in PluginSet::under_test() {
         let node = Node::new();
         let pod = PrivateNetns::new().unwrap();
+        // A new namespace may start with the machine's value (1 on container hosts): start
+        // from 0 so that the ADD is what turns it on.
+        write_sysctl_in(&node.ns, "net/ipv4/ip_forward", "0");
         assert_eq!(sysctl_in(&node.ns, "net/ipv4/ip_forward"), "0");
         node.add(set, "c1", &pod, &node.conf(json!({"isGateway": true})))
             .success();
@@ -518,6 +528,9 @@ fn statement_23_enabledad() {
         for dad in [false, true] {
             let node = Node::new();
             let pod = pod_ns();
+            // The pod's eth0 takes its defaults from the pod namespace's conf/default, which
+            // need not be the kernel's: set the one this test reads when enabledad is on.
+            write_sysctl_in(&pod, "net/ipv6/conf/default/accept_dad", "1");
             let conf = node.conf(json!({"enabledad": dad, "ipam": node.ipam("fd00:5::/64")}));
             node.add(set, "c1", &pod, &conf).success();
             let want = if dad { "1" } else { "0" };
