@@ -91,7 +91,7 @@ for pod in "${pods[@]}"; do
     echo "merged result:"
     jq -c '.interfaces[]' <<<"${results[$pod]}"
     jq -c '.ips[]' <<<"${results[$pod]}"
-    cache_file="$cache_dir/${id[$pod]}_eth0.meta-cni.json"
+    cache_file="$cache_dir/${id[$pod]}+eth0.meta-cni.json"
     if jq -e 'has("networkStatus")' "$cache_file" >/dev/null 2>&1; then
         echo "network-status:"
         jq -c '.networkStatus[]' "$cache_file"

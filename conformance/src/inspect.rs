@@ -70,3 +70,34 @@ pub fn reservations(data_dir: &Path) -> Vec<String> {
     found.sort();
     found
 }
+
+/// `nft list ruleset` in `ns`.
+pub fn ruleset(ns: &PrivateNetns) -> String {
+    let out = netns(ns)
+        .run(|| {
+            std::process::Command::new("nft")
+                .args(["list", "ruleset"])
+                .output()
+        })
+        .expect("enter a test namespace")
+        .expect("run nft");
+    assert!(out.status.success(), "nft list ruleset: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The rules of every chain in `ns`, one line each (tables, chains and their base-chain
+/// declarations are not rules).
+pub fn nft_rules(ns: &PrivateNetns) -> Vec<String> {
+    ruleset(ns)
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && *l != "}"
+                && !["table ", "chain ", "type ", "policy "]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+        })
+        .map(String::from)
+        .collect()
+}

@@ -7,6 +7,7 @@
 pub mod inspect;
 pub mod kube_api;
 pub mod libcni;
+pub mod meta_pod;
 pub mod plugin_set;
 pub mod run;
 

@@ -1,6 +1,8 @@
 //! One plugin call, as a runtime makes it, and what came back.
 
+use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -13,7 +15,7 @@ use crate::plugin_set::PluginSet;
 #[derive(Debug, Clone)]
 pub struct Call {
     binary: PathBuf,
-    env: Vec<(String, String)>,
+    env: Vec<(String, OsString)>,
     stdin: Vec<u8>,
 }
 
@@ -52,9 +54,15 @@ impl Call {
     }
 
     /// Sets (or replaces) one variable; an empty value is passed as set-but-empty.
-    pub fn var(mut self, key: &str, value: &str) -> Self {
+    pub fn var(self, key: &str, value: &str) -> Self {
+        self.var_bytes(key, value.as_bytes())
+    }
+
+    /// Sets (or replaces) one variable to raw bytes, which need not be UTF-8.
+    pub fn var_bytes(mut self, key: &str, value: &[u8]) -> Self {
         self.env.retain(|(k, _)| k != key);
-        self.env.push((key.into(), value.into()));
+        self.env
+            .push((key.into(), OsString::from_vec(value.to_vec())));
         self
     }
 

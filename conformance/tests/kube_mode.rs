@@ -130,7 +130,7 @@ impl Cluster {
     }
 
     fn cache_file(&self) -> PathBuf {
-        self.cni_dir().join("pod1_eth0.meta-cni.json")
+        self.cni_dir().join("pod1+eth0.meta-cni.json")
     }
 
     fn conf(&self, extra: Value) -> String {

@@ -6,133 +6,13 @@
 //! own nadDir, cniDir and IPAM data dir.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use conformance::inspect::{self as inspect, host_veths, ipv4_addrs, link_names, netlink, netns};
-use conformance::{meta_cni_binary, Call, Output, PluginSet};
-use kernel::{Family, PrivateNetns, VethRequest};
+use conformance::inspect::{ipv4_addrs, link_names, netlink, netns};
+use conformance::meta_pod::{bridge_nad, two_networks, MetaPod as Pod};
+use conformance::{meta_cni_binary, Call, PluginSet};
+use kernel::{Family, VethRequest};
 use serde_json::{json, Value};
-
-struct Pod {
-    node: PrivateNetns,
-    pod: PrivateNetns,
-    dir: tempfile::TempDir,
-}
-
-fn bridge_nad(data_dir: &Path, name: &str, bridge: &str, subnet: &str, extra: Value) -> Value {
-    let mut conf = json!({"cniVersion": "1.0.0", "type": "bridge", "bridge": bridge,
-        "ipam": {"type": "host-local", "subnet": subnet, "dataDir": data_dir}});
-    for (k, v) in extra.as_object().into_iter().flatten() {
-        conf[k] = v.clone();
-    }
-    nad(name, conf)
-}
-
-fn nad(name: &str, config: Value) -> Value {
-    json!({"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-        "metadata": {"name": name}, "spec": {"config": config.to_string()}})
-}
-
-impl Pod {
-    fn new() -> Pod {
-        let pod = Pod {
-            node: PrivateNetns::new().unwrap(),
-            pod: PrivateNetns::new().unwrap(),
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let ipam = pod.ipam_dir();
-        pod.write_nad(
-            "kube-system",
-            "cluster",
-            &bridge_nad(
-                &ipam,
-                "cluster",
-                "br-cluster",
-                "10.10.0.0/24",
-                json!({"isDefaultGateway": true}),
-            ),
-        );
-        pod.write_nad(
-            "default",
-            "net-a",
-            &bridge_nad(&ipam, "net-a", "br-a", "10.10.1.0/24", json!({})),
-        );
-        // A conflist: bridge, then loopback passing the result through.
-        let list = json!({"cniVersion": "1.0.0", "plugins": [
-            {"type": "bridge", "bridge": "br-b",
-             "ipam": {"type": "host-local", "subnet": "10.10.2.0/24", "dataDir": ipam}},
-            {"type": "loopback"}]});
-        pod.write_nad("default", "net-b", &nad("net-b", list));
-        pod
-    }
-
-    fn ipam_dir(&self) -> PathBuf {
-        self.dir.path().join("ipam")
-    }
-
-    fn cni_dir(&self) -> PathBuf {
-        self.dir.path().join("cache")
-    }
-
-    fn write_nad(&self, ns: &str, name: &str, nad: &Value) {
-        let dir = self.dir.path().join("nads").join(ns);
-        std::fs::create_dir_all(&dir).unwrap();
-        // YAML is what operators write; JSON is YAML too.
-        std::fs::write(
-            dir.join(format!("{name}.yaml")),
-            serde_yaml::to_string(nad).unwrap(),
-        )
-        .unwrap();
-    }
-
-    fn conf(&self, networks: Value, extra: Value) -> String {
-        let mut conf = json!({"cniVersion": "1.0.0", "name": "meta", "type": "meta-cni",
-            "clusterNetwork": "cluster", "nadDir": self.dir.path().join("nads"),
-            "cniDir": self.cni_dir(), "binDir": PluginSet::Ours.bin_dir(),
-            "networks": networks});
-        for (k, v) in extra.as_object().into_iter().flatten() {
-            conf[k] = v.clone();
-        }
-        conf.to_string()
-    }
-
-    fn call(&self, verb: &str, conf: &str) -> Call {
-        Call::new(PluginSet::Ours, "meta-cni", verb)
-            .container("pod1", &self.pod.path(), "eth0")
-            .stdin(conf)
-    }
-
-    fn run(&self, call: Call) -> Output {
-        call.run_in(&netns(&self.node))
-    }
-
-    fn reservations(&self) -> Vec<String> {
-        inspect::reservations(&self.ipam_dir())
-    }
-
-    fn cache_files(&self) -> usize {
-        std::fs::read_dir(self.cni_dir())
-            .map(|d| d.count())
-            .unwrap_or(0)
-    }
-
-    fn host_veths(&self) -> usize {
-        host_veths(&self.node).len()
-    }
-
-    /// Nothing of the pod is left: links, addresses, reservations, cache.
-    fn assert_clean(&self) {
-        assert_eq!(link_names(&self.pod), BTreeSet::from(["lo".to_string()]));
-        assert_eq!(self.host_veths(), 0, "host veths left");
-        assert!(self.reservations().is_empty(), "{:?}", self.reservations());
-        assert_eq!(self.cache_files(), 0, "cache left");
-    }
-}
-
-fn two_networks() -> Value {
-    json!([{"name": "net-a", "interface": "data0"}, {"name": "net-b"}])
-}
 
 #[test]
 fn statement_31_32_three_networks_in_order_merged_and_deleted() {
@@ -260,12 +140,7 @@ fn statement_34_del_without_or_with_a_corrupt_cache_falls_back_to_the_config() {
         let p = Pod::new();
         let conf = p.conf(two_networks(), json!({}));
         p.run(p.call("ADD", &conf)).success();
-        let file = std::fs::read_dir(p.cni_dir())
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let file = p.cache_entry();
         if corrupt {
             std::fs::write(&file, b"{\"containerID\": truncat").unwrap();
         } else {
@@ -483,6 +358,7 @@ fn statement_38_isolation_and_path_safety() {
         p.assert_clean();
     }
     // An over-long container ID: refused before the cache dir is even made.
+    let p = Pod::new();
     let long = "c".repeat(250);
     let call = Call::new(PluginSet::Ours, "meta-cni", "ADD")
         .container(&long, &p.pod.path(), "eth0")
@@ -537,7 +413,7 @@ fn network_status_is_cached_in_standalone_mode() {
     let p = Pod::new();
     let conf = p.conf(two_networks(), json!({}));
     p.run(p.call("ADD", &conf)).success();
-    let file = p.cni_dir().join("pod1_eth0.meta-cni.json");
+    let file = p.cache_entry();
     let cache: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
     let status: Vec<(String, String, bool)> = cache["networkStatus"]
         .as_array()

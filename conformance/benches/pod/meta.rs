@@ -191,7 +191,7 @@ impl<'p> MetaNode<'p> {
         });
     }
 
-    /// Whatever DEL left behind: node links, reservations, cache files.
+    /// Whatever DEL left behind: node links, reservations, cache and lock files.
     pub(crate) fn leftovers(&self) -> Value {
         let cache = std::fs::read_dir(self.node.cni_dir())
             .map(|d| d.count())

@@ -155,6 +155,40 @@ impl Config {
     }
 }
 
+/// What DEL needs to find what an ADD may have made: the network (it tags the nftables
+/// rules), the IPAM plugin, and whether rules were asked for. Nothing else of the call is
+/// read, so a DEL after an ADD refused for its options or MAC still succeeds, as the
+/// reference's does.
+#[derive(Debug, Clone)]
+pub(crate) struct Teardown {
+    /// The network's name.
+    pub(crate) network: String,
+    /// `ipam.type`; `None` when there is none, or none that an ADD could have run.
+    pub(crate) ipam_type: Option<String>,
+    /// `ipMasq`, or `true` when it does not read as a bool (removing no rule is harmless).
+    pub(crate) ip_masq: bool,
+    /// `macspoofchk`, likewise.
+    pub(crate) mac_spoof_check: bool,
+}
+
+impl Teardown {
+    /// Reads what DEL needs from `req`; never fails.
+    pub(crate) fn load(req: &Request) -> Teardown {
+        let conf = &req.netconf;
+        let flag = |key: &str| {
+            conf.field::<bool>(key)
+                .map_or(true, Option::unwrap_or_default)
+        };
+        Teardown {
+            network: conf.name.clone(),
+            // An ADD refused the config before IPAM ran: nothing to release.
+            ipam_type: ipam_type(conf.ipam.as_ref()).ok().flatten(),
+            ip_masq: flag("ipMasq"),
+            mac_spoof_check: flag("macspoofchk"),
+        }
+    }
+}
+
 /// A value as an error message names it: strings bare, anything else as JSON.
 fn shown(v: &Value) -> String {
     match v {

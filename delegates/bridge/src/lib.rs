@@ -36,7 +36,7 @@ use cni::{CniResult, Command, Error, Interface, Plugin, Request};
 use ipnet::IpNet;
 use kernel::{Family, Netlink, Netns};
 
-use config::Config;
+use config::{Config, Teardown};
 use ipam::Ipam;
 
 pub use config::DEFAULT_BRIDGE;
@@ -272,7 +272,7 @@ impl Plugin for Bridge {
     }
 
     fn del(&self, req: &Request) -> Result<(), Error> {
-        let config = Config::load(req)?;
+        let config = Teardown::load(req);
         // Every step runs; the first failure is reported after all were tried.
         let mut failures: Vec<Error> = Vec::new();
         if let Some(t) = &config.ipam_type {

@@ -80,11 +80,13 @@ impl Invocation {
 /// An in-process delegate reads its environment from the invocation, as an exec'd one
 /// would from its process environment.
 impl EnvSource for Invocation {
-    fn var(&self, key: &str) -> Option<String> {
-        self.env()
+    fn var(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .env()
             .into_iter()
             .find(|(k, _)| *k == key)
             .map(|(_, v)| v)
+            .filter(|v| !v.is_empty()))
     }
 }
 

@@ -83,22 +83,35 @@ impl fmt::Display for Command {
 
 /// Reads one environment variable; set-but-empty counts as unset.
 pub trait EnvSource {
-    /// The variable's value, `None` when unset or empty.
-    fn var(&self, key: &str) -> Option<String>;
+    /// The variable's value, `None` when unset or empty; code 4 naming the variable when its
+    /// value is not UTF-8 (it is set, so it is not reported as missing).
+    fn var(&self, key: &str) -> Result<Option<String>, Error>;
+
+    /// Whether the variable is set to something non-empty, readable or not.
+    fn is_set(&self, key: &str) -> bool {
+        !matches!(self.var(key), Ok(None))
+    }
 }
 
 /// The process environment.
 pub struct ProcessEnv;
 
 impl EnvSource for ProcessEnv {
-    fn var(&self, key: &str) -> Option<String> {
-        std::env::var(key).ok().filter(|v| !v.is_empty())
+    fn var(&self, key: &str) -> Result<Option<String>, Error> {
+        match std::env::var(key) {
+            Ok(v) => Ok(Some(v).filter(|v| !v.is_empty())),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(raw)) => Err(Error::environment(
+                format!("{key} is not valid UTF-8"),
+                format!("{key}={}", raw.to_string_lossy()),
+            )),
+        }
     }
 }
 
 impl<F: Fn(&str) -> Option<String>> EnvSource for F {
-    fn var(&self, key: &str) -> Option<String> {
-        self(key).filter(|v| !v.is_empty())
+    fn var(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self(key).filter(|v| !v.is_empty()))
     }
 }
 
@@ -152,7 +165,7 @@ impl Request {
             .required()
             .iter()
             .copied()
-            .filter(|k| env.var(k).is_none())
+            .filter(|k| !env.is_set(k))
             .collect();
         if !missing.is_empty() {
             return Err(Error::environment(
@@ -162,8 +175,8 @@ impl Request {
         }
         let netconf = netconf?;
         netconf.validate_name()?;
-        let container_id = env.var("CNI_CONTAINERID").unwrap_or_default();
-        let ifname = env.var("CNI_IFNAME").unwrap_or_default();
+        let container_id = env.var("CNI_CONTAINERID")?.unwrap_or_default();
+        let ifname = env.var("CNI_IFNAME")?.unwrap_or_default();
         if matches!(command, Command::Add | Command::Del | Command::Check) {
             validate::container_id(&container_id)?;
             validate::ifname(&ifname)?;
@@ -188,9 +201,10 @@ impl Request {
                 ),
             ));
         }
-        let args = CniArgs::parse(&env.var("CNI_ARGS").unwrap_or_default())?;
+        let args = CniArgs::parse(&env.var("CNI_ARGS")?.unwrap_or_default())?;
+        let netns = env.var("CNI_NETNS")?.map(PathBuf::from);
         let path = env
-            .var("CNI_PATH")
+            .var("CNI_PATH")?
             .unwrap_or_default()
             .split(':')
             .filter(|p| !p.is_empty())
@@ -199,7 +213,7 @@ impl Request {
         Ok(Request {
             command,
             container_id,
-            netns: env.var("CNI_NETNS").map(PathBuf::from),
+            netns,
             ifname,
             args,
             path,

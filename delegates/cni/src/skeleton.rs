@@ -87,7 +87,7 @@ pub fn run(plugin: &dyn Plugin, env: &dyn EnvSource, stdin: Vec<u8>) -> Outcome 
     // Until the netconf is read, errors speak the newest version.
     let mut version = Version::LATEST;
     let outcome = (|| -> Result<String, Error> {
-        let command = match env.var("CNI_COMMAND") {
+        let command = match env.var("CNI_COMMAND")? {
             Some(c) => Command::parse(&c)?,
             None => {
                 return Err(Error::environment(

@@ -195,15 +195,40 @@ fn parse_requests(v: &Value, path: &str) -> Result<Vec<Requested>, Error> {
         .collect()
 }
 
+/// The `ipam` object of a call.
+fn ipam_object(req: &Request) -> Result<&Map<String, Value>, Error> {
+    let ipam = req
+        .netconf
+        .ipam
+        .as_ref()
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| Error::invalid_config("ipam", "", "IPAM config missing 'ipam' key"))?;
+    as_object(ipam, "ipam")
+}
+
+/// `ipam.<key>` as a path; empty counts as unset.
+fn path_field(ipam: &Map<String, Value>, key: &str) -> Result<Option<PathBuf>, Error> {
+    get(ipam, key)
+        .map(|v| as_str(v, &format!("ipam.{key}")))
+        .transpose()
+        .map(|s| s.filter(|s| !s.is_empty()).map(PathBuf::from))
+}
+
+/// Where a network's reservations live: all DEL needs. Nothing else of the call is read,
+/// so a DEL after an ADD refused for its requests or ranges still releases what it can.
+pub(crate) fn store_location(req: &Request) -> Result<(String, PathBuf), Error> {
+    let data_dir = path_field(ipam_object(req)?, "dataDir")?;
+    Ok((
+        req.netconf.name.clone(),
+        data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+    ))
+}
+
 impl Config {
     /// Loads the configuration of a call (code 7 for anything invalid).
     pub(crate) fn load(req: &Request) -> Result<Config, Error> {
         let conf = &req.netconf;
-        let ipam =
-            conf.ipam.as_ref().filter(|v| !v.is_null()).ok_or_else(|| {
-                Error::invalid_config("ipam", "", "IPAM config missing 'ipam' key")
-            })?;
-        let ipam = as_object(ipam, "ipam")?;
+        let ipam = ipam_object(req)?;
         let empty = Map::new();
         let runtime = conf.runtime_config.as_ref().unwrap_or(&empty);
 
@@ -294,18 +319,13 @@ impl Config {
                 .collect::<Result<_, _>>()?,
             None => Vec::new(),
         };
-        let text = |key: &str| -> Result<Option<PathBuf>, Error> {
-            get(ipam, key)
-                .map(|v| as_str(v, &format!("ipam.{key}")))
-                .transpose()
-                .map(|s| s.filter(|s| !s.is_empty()).map(PathBuf::from))
-        };
         Ok(Config {
             name: conf.name.clone(),
             range_sets,
             routes,
-            data_dir: text("dataDir")?.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-            resolv_conf: text("resolvConf")?,
+            data_dir: path_field(ipam, "dataDir")?
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            resolv_conf: path_field(ipam, "resolvConf")?,
             requested,
         })
     }

@@ -105,8 +105,10 @@ impl Plugin for HostLocal {
     }
 
     fn del(&self, req: &Request) -> Result<(), Error> {
-        let config = Config::load(req)?;
-        let store = Store::open(&config.data_dir, &config.name)?;
+        let (network, data_dir) = config::store_location(req)?;
+        let Some(store) = Store::open_existing(&data_dir, &network)? else {
+            return Ok(());
+        };
         let released = store.release_owner(&req.container_id, &req.ifname)?;
         tracing::debug!(?released, "released");
         Ok(())
@@ -343,12 +345,17 @@ mod tests {
     }
 
     #[test]
-    fn invalid_config_writes_nothing_and_fails_every_verb() {
+    fn invalid_config_writes_nothing_and_fails_every_verb_but_del() {
         let tmp = tempfile::tempdir().unwrap();
         let conf = netconf(tmp.path(), json!({"subnet":"10.1.2.0/31"}));
-        for verb in ["ADD", "DEL", "CHECK", "STATUS", "GC"] {
+        for verb in ["ADD", "CHECK", "STATUS", "GC"] {
             let (code, e) = call(verb, "c1", "eth0", &conf, "");
             assert_eq!((code, &e["code"]), (1, &json!(7)), "{verb}: {e}");
+        }
+        // DEL reads only where reservations live: an ADD this config refused made none, and
+        // a DEL that failed on it would be retried forever.
+        for args in ["", "IP=garbage"] {
+            assert_eq!(call("DEL", "c1", "eth0", &conf, args).0, 0, "{args}");
         }
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     }

@@ -103,6 +103,22 @@ impl Store {
             .mode(0o755)
             .create(&dir)
             .map_err(|e| io("create data dir", &dir, e))?;
+        Store::lock(dir)
+    }
+
+    /// As [`Store::open`], but `None` when the network has no directory (nothing was ever
+    /// reserved there), which is then left unmade: what DEL needs.
+    pub(crate) fn open_existing(data_dir: &Path, network: &str) -> Result<Option<Store>, Error> {
+        let dir = data_dir.join(network);
+        match std::fs::metadata(&dir) {
+            Ok(_) => Store::lock(dir).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("stat data dir", &dir, e)),
+        }
+    }
+
+    /// Takes the lock of the network directory `dir`, waiting for any other holder.
+    fn lock(dir: PathBuf) -> Result<Store, Error> {
         let lock_path = dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()
             .read(true)

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use cni::chain::{self, Chain};
-use cni::invoke::Invocation;
+use cni::invoke::{find_in_path, Invocation};
 use cni::{CniArgs, CniResult, Command, Error, Request};
 
 use super::config::MetaConf;
@@ -57,6 +57,38 @@ impl Attachment {
             args: CniArgs::parse(&self.cni_args)?,
             path,
         })
+    }
+
+    /// Refuses, before anything is made, an attachment whose delegates cannot run: a
+    /// `cniVersion` we speak none of, or a plugin or IPAM `type` that the delegates' path does
+    /// not hold. An ADD that failed on these would have made nothing for DEL to undo.
+    pub(crate) fn check_runnable(&self, req: &Request, conf: &MetaConf) -> Result<(), Error> {
+        let context = self.context(Command::Add);
+        let list = conflist_of(&self.conf).map_err(&context)?;
+        Chain::new(&list).map_err(&context)?;
+        let path = self.invocation(req, conf).map_err(&context)?.path;
+        for plugin in &list.plugins {
+            let plugin_type = plugin
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            find_in_path(plugin_type, &path).map_err(&context)?;
+            let ipam_type = plugin
+                .get("ipam")
+                .and_then(|ipam| ipam.get("type"))
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty());
+            if let Some(t) = ipam_type {
+                find_in_path(t, &path).map_err(|e| {
+                    context(Error::new(
+                        e.code,
+                        e.msg.replacen("type", "ipam.type", 1),
+                        e.details,
+                    ))
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether every delegate of this attachment is a plugin of this binary, run in-process:

@@ -45,31 +45,90 @@ pub(crate) struct Entry {
     pub(crate) network_status: Vec<nad_crd::NetworkStatus>,
 }
 
-/// The cache file of (`container_id`, `ifname`): both were validated by the skeleton
-/// (no `/`, not `.`/`..`); a name too long for a file is refused before anything is opened.
-pub(crate) fn path(dir: &Path, container_id: &str, ifname: &str) -> Result<PathBuf, Error> {
-    let name = format!("{container_id}_{ifname}{SUFFIX}");
-    if name.len() > NAME_MAX {
-        return Err(Error::new(
-            ErrorCode::INVALID_ENVIRONMENT,
-            "CNI_CONTAINERID is too long",
-            format!(
-                "the cache file name would be {} bytes; at most {NAME_MAX} fit",
-                name.len()
-            ),
-        ));
-    }
-    Ok(dir.join(name))
-}
-
-/// Writes `entry` atomically.
-pub(crate) fn write(file: &Path, entry: &Entry) -> Result<(), Error> {
-    let dir = file.parent().expect("cache files live in a directory");
+/// Makes the cache directory (0700) if it does not exist.
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), Error> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| Error::io(format!("create cache dir {}", dir.display()), e))?;
+        .map_err(|e| Error::io(format!("create cache dir {}", dir.display()), e))
+}
+
+/// The cache file of one (container ID, interface) pair.
+///
+/// The file is `<containerID>+<ifname>.meta-cni.json`: a container ID never holds `+`
+/// (the skeleton validated it), so no two pairs share a name; and what a file holds is
+/// checked against the pair on read all the same.
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    file: PathBuf,
+    container_id: String,
+    ifname: String,
+}
+
+impl Slot {
+    /// The slot of (`container_id`, `ifname`), both validated by the skeleton; a name too
+    /// long for a file is refused before anything is opened.
+    pub(crate) fn new(dir: &Path, container_id: &str, ifname: &str) -> Result<Slot, Error> {
+        let name = format!("{container_id}+{ifname}{SUFFIX}");
+        if name.len() > NAME_MAX {
+            return Err(Error::new(
+                ErrorCode::INVALID_ENVIRONMENT,
+                "CNI_CONTAINERID is too long",
+                format!(
+                    "the cache file name would be {} bytes; at most {NAME_MAX} fit",
+                    name.len()
+                ),
+            ));
+        }
+        Ok(Slot {
+            file: dir.join(name),
+            container_id: container_id.to_string(),
+            ifname: ifname.to_string(),
+        })
+    }
+
+    /// The file, for messages.
+    pub(crate) fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// Writes `entry` atomically.
+    pub(crate) fn write(&self, entry: &Entry) -> Result<(), Error> {
+        write(&self.file, entry)
+    }
+
+    /// Reads the entry; one that belongs to another pair is corrupt.
+    pub(crate) fn read(&self) -> Result<Read, Error> {
+        Ok(match read(&self.file)? {
+            Read::Found(entry)
+                if entry.container_id != self.container_id || entry.ifname != self.ifname =>
+            {
+                Read::Corrupt(format!(
+                    "it holds container {:?} on {:?}",
+                    entry.container_id, entry.ifname
+                ))
+            }
+            other => other,
+        })
+    }
+
+    /// Removes the file; gone already is fine.
+    pub(crate) fn remove(&self) -> Result<(), Error> {
+        match std::fs::remove_file(&self.file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
+                format!("remove cache file {}", self.file.display()),
+                e,
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Writes `entry` to `file` atomically.
+fn write(file: &Path, entry: &Entry) -> Result<(), Error> {
+    let dir = file.parent().expect("cache files live in a directory");
+    ensure_dir(dir)?;
     let bytes = serde_json::to_vec(entry).map_err(|e| Error::internal("encode cache", e))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
@@ -90,12 +149,12 @@ pub(crate) enum Read {
     Found(Entry),
     /// No cache file.
     Missing,
-    /// A file that does not decode (the error says why).
+    /// A file that does not decode, or belongs to another pair (the text says why).
     Corrupt(String),
 }
 
-/// Reads the cache file.
-pub(crate) fn read(file: &Path) -> Result<Read, Error> {
+/// Reads a cache file.
+fn read(file: &Path) -> Result<Read, Error> {
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::Missing),
@@ -107,19 +166,9 @@ pub(crate) fn read(file: &Path) -> Result<Read, Error> {
     })
 }
 
-/// Removes the cache file; gone already is fine.
-pub(crate) fn remove(file: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(file) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
-            format!("remove cache file {}", file.display()),
-            e,
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// Every cache entry in `dir` (for GC), with its file; unreadable files are skipped.
-pub(crate) fn all(dir: &Path) -> Vec<(PathBuf, Entry)> {
+/// Every cache entry in `dir` (for GC), with its slot; unreadable files, and files whose
+/// name is not their entry's, are skipped.
+pub(crate) fn all(dir: &Path) -> Vec<(Slot, Entry)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -127,7 +176,10 @@ pub(crate) fn all(dir: &Path) -> Vec<(PathBuf, Entry)> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(SUFFIX))
         .filter_map(|p| match read(&p) {
-            Ok(Read::Found(entry)) => Some((p, entry)),
+            Ok(Read::Found(entry)) => {
+                let slot = Slot::new(dir, &entry.container_id, &entry.ifname).ok()?;
+                (slot.file == p).then_some((slot, entry))
+            }
             _ => None,
         })
         .collect()
@@ -141,7 +193,7 @@ mod tests {
     fn written_atomically_with_private_modes() {
         let dir = tempfile::tempdir().unwrap();
         let cache_dir = dir.path().join("cache");
-        let file = path(&cache_dir, "c1", "eth0").unwrap();
+        let slot = Slot::new(&cache_dir, "c1", "eth0").unwrap();
         let entry = Entry {
             container_id: "c1".into(),
             ifname: "eth0".into(),
@@ -149,25 +201,48 @@ mod tests {
             network_status: Vec::new(),
             attachments: Vec::new(),
         };
-        write(&file, &entry).unwrap();
+        slot.write(&entry).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&cache_dir), 0o700);
-        assert_eq!(mode(&file), 0o600);
-        match read(&file).unwrap() {
+        assert_eq!(mode(slot.file()), 0o600);
+        match slot.read().unwrap() {
             Read::Found(e) => assert_eq!(e, entry),
             other => panic!("{other:?}"),
         }
         assert_eq!(all(&cache_dir).len(), 1);
-        std::fs::write(&file, b"{not json").unwrap();
-        assert!(matches!(read(&file).unwrap(), Read::Corrupt(_)));
-        remove(&file).unwrap();
-        remove(&file).unwrap();
-        assert!(matches!(read(&file).unwrap(), Read::Missing));
+        std::fs::write(slot.file(), b"{not json").unwrap();
+        assert!(matches!(slot.read().unwrap(), Read::Corrupt(_)));
+        slot.remove().unwrap();
+        slot.remove().unwrap();
+        assert!(matches!(slot.read().unwrap(), Read::Missing));
+    }
+
+    #[test]
+    fn pairs_that_join_alike_get_distinct_files_and_foreign_entries_are_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Slot::new(dir.path(), "p", "x_eth0").unwrap();
+        let b = Slot::new(dir.path(), "p_x", "eth0").unwrap();
+        assert_ne!(a.file(), b.file());
+        let entry = |id: &str, ifname: &str| Entry {
+            container_id: id.into(),
+            ifname: ifname.into(),
+            netns: None,
+            network_status: Vec::new(),
+            attachments: Vec::new(),
+        };
+        a.write(&entry("p", "x_eth0")).unwrap();
+        b.write(&entry("p_x", "eth0")).unwrap();
+        assert!(matches!(a.read().unwrap(), Read::Found(e) if e.container_id == "p"));
+        assert!(matches!(b.read().unwrap(), Read::Found(e) if e.container_id == "p_x"));
+        // A file holding another pair's entry (copied, or from an older layout).
+        std::fs::copy(b.file(), a.file()).unwrap();
+        assert!(matches!(a.read().unwrap(), Read::Corrupt(why) if why.contains("p_x")));
+        assert_eq!(all(dir.path()).len(), 1);
     }
 
     #[test]
     fn over_long_names_are_refused_before_any_file_is_opened() {
-        let e = path(Path::new("/nonexistent"), &"a".repeat(300), "eth0").unwrap_err();
+        let e = Slot::new(Path::new("/nonexistent"), &"a".repeat(300), "eth0").unwrap_err();
         assert_eq!(e.code, ErrorCode::INVALID_ENVIRONMENT);
     }
 }

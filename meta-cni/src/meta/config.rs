@@ -89,6 +89,20 @@ fn seconds(req: &Request, key: &str, default: Duration) -> Result<Duration, Erro
     }
 }
 
+/// A directory under `key`: an absolute path (a relative or empty one would follow the
+/// runtime's working directory), else `default`.
+fn directory(req: &Request, key: &str, default: &str) -> Result<PathBuf, Error> {
+    match req.netconf.field::<PathBuf>(key)? {
+        None => Ok(default.into()),
+        Some(dir) if dir.is_absolute() => Ok(dir),
+        Some(dir) => Err(Error::invalid_config(
+            key,
+            dir.display(),
+            "must be an absolute path",
+        )),
+    }
+}
+
 /// The `logLevel` words Multus knows, as `tracing` filters. Multus's `panic` logs almost
 /// nothing; `error` is the nearest level here.
 pub(crate) fn log_filter(level: &str) -> Option<&'static str> {
@@ -197,27 +211,15 @@ impl MetaConf {
             cluster_network,
             delegates,
             default_networks: names(extra, "defaultNetworks")?.unwrap_or_default(),
-            conf_dir: req
-                .netconf
-                .field("confDir")?
-                .unwrap_or_else(|| DEFAULT_CONF_DIR.into()),
-            cni_dir: req
-                .netconf
-                .field("cniDir")?
-                .unwrap_or_else(|| DEFAULT_CNI_DIR.into()),
-            bin_dir: req
-                .netconf
-                .field("binDir")?
-                .unwrap_or_else(|| DEFAULT_BIN_DIR.into()),
+            conf_dir: directory(req, "confDir", DEFAULT_CONF_DIR)?,
+            cni_dir: directory(req, "cniDir", DEFAULT_CNI_DIR)?,
+            bin_dir: directory(req, "binDir", DEFAULT_BIN_DIR)?,
             multus_namespace,
             namespace_isolation: req.netconf.field("namespaceIsolation")?.unwrap_or(false),
             global_namespaces,
             system_namespaces: names(extra, "systemNamespaces")?
                 .unwrap_or_else(|| vec!["kube-system".into()]),
-            nad_dir: req
-                .netconf
-                .field("nadDir")?
-                .unwrap_or_else(|| DEFAULT_NAD_DIR.into()),
+            nad_dir: directory(req, "nadDir", DEFAULT_NAD_DIR)?,
             networks,
             result_mode,
             runtime_config: req.netconf.runtime_config.clone().unwrap_or_default(),

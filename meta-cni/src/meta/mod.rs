@@ -17,6 +17,7 @@ mod api;
 mod attachment;
 mod cache;
 mod config;
+mod container_lock;
 mod default_route;
 mod merge;
 mod network_status;
@@ -32,6 +33,7 @@ use kernel::Netns;
 
 use attachment::Attachment;
 use config::{MetaConf, ResultMode};
+use container_lock::ContainerLock;
 use source::{PodLookup, Source};
 
 /// The meta plugin.
@@ -44,6 +46,21 @@ fn del_all(attachments: &[Attachment], req: &Request, conf: &MetaConf) -> Vec<Er
         .iter()
         .rev()
         .filter_map(|att| att.del(req, conf).err())
+        .collect()
+}
+
+/// The attachments of a plan rebuilt without a cache that could have run: one that could
+/// not (its version or a plugin unknown) was refused before anything was made.
+fn runnable(attachments: Vec<Attachment>, req: &Request, conf: &MetaConf) -> Vec<Attachment> {
+    attachments
+        .into_iter()
+        .filter(|att| match att.check_runnable(req, conf) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::info!("no cache and {e}: it made nothing");
+                false
+            }
+        })
         .collect()
 }
 
@@ -80,14 +97,14 @@ impl MetaPlugin {
         req: &Request,
         conf: &MetaConf,
         entry: &cache::Entry,
-        file: &std::path::Path,
+        slot: &cache::Slot,
         failed: usize,
         failure: Error,
     ) -> Error {
         let undo = &entry.attachments[..=failed.min(entry.attachments.len() - 1)];
         match summarize(del_all(undo, req, conf)) {
             Ok(()) => {
-                if let Err(e) = cache::remove(file) {
+                if let Err(e) = slot.remove() {
                     tracing::warn!("after rollback: {e}");
                 }
                 failure
@@ -149,6 +166,57 @@ impl MetaPlugin {
         }
         Ok(results)
     }
+
+    /// ADD under the container's lock: refused if the pair has an attachment, else planned,
+    /// cached, run, and rolled back on failure.
+    fn add_locked(
+        &self,
+        req: &Request,
+        conf: &MetaConf,
+        slot: &cache::Slot,
+    ) -> Result<CniResult, Error> {
+        if let cache::Read::Found(_) = slot.read()? {
+            return Err(Error::environment(
+                format!(
+                    "container {} already has an attachment on {}",
+                    req.container_id, req.ifname
+                ),
+                "DEL it before adding it again",
+            ));
+        }
+        let source = Source::new(conf);
+        let pod = source.pod(req, &plan::pod_namespace(req)?)?.for_add()?;
+        let attachments = plan::build(conf, req, &source, pod.as_ref())?;
+        for att in &attachments {
+            att.check_runnable(req, conf)?;
+        }
+        plan::check_names_free(req, &attachments)?;
+        let mut entry = cache::Entry {
+            container_id: req.container_id.clone(),
+            ifname: req.ifname.clone(),
+            netns: req.netns.clone(),
+            attachments,
+            network_status: Vec::new(),
+        };
+        slot.write(&entry)?;
+        let results = match self.add_all(req, conf, &mut entry) {
+            Ok(r) => r,
+            Err((k, e)) => return Err(self.roll_back(req, conf, &entry, slot, k, e)),
+        };
+        entry.network_status = network_status::of(&entry.attachments, &results);
+        let published = slot.write(&entry).and_then(|()| match &pod {
+            Some(pod) => source.set_network_status(pod, &entry.network_status),
+            None => Ok(()),
+        });
+        if let Err(e) = published {
+            let last = entry.attachments.len() - 1;
+            return Err(self.roll_back(req, conf, &entry, slot, last, e));
+        }
+        Ok(match conf.result_mode {
+            ResultMode::Merged => merge::merged(&results),
+            ResultMode::Cluster => results.into_iter().next().unwrap_or_default(),
+        })
+    }
 }
 
 impl Plugin for MetaPlugin {
@@ -173,59 +241,39 @@ impl Plugin for MetaPlugin {
 
     fn add(&self, req: &Request) -> Result<CniResult, Error> {
         let conf = MetaConf::load(req)?;
+        let slot = cache::Slot::new(&conf.cni_dir, &req.container_id, &req.ifname)?;
         readiness::wait(&conf)?;
-        let source = Source::new(&conf);
-        let pod = source.pod(req, &plan::pod_namespace(req)?)?.for_add()?;
-        let attachments = plan::build(&conf, req, &source, pod.as_ref())?;
-        let file = cache::path(&conf.cni_dir, &req.container_id, &req.ifname)?;
-        if let cache::Read::Found(_) = cache::read(&file)? {
-            return Err(Error::environment(
-                format!(
-                    "container {} already has an attachment on {}",
-                    req.container_id, req.ifname
-                ),
-                "DEL it before adding it again",
-            ));
+        let lock = ContainerLock::acquire(&conf.cni_dir, &req.container_id)?;
+        let added = self.add_locked(req, &conf, &slot);
+        // A refused or rolled-back ADD leaves no cache: then no lock file either.
+        if added.is_err() && matches!(slot.read(), Ok(cache::Read::Missing)) {
+            lock.release_and_remove();
         }
-        plan::check_names_free(req, &attachments)?;
-        let mut entry = cache::Entry {
-            container_id: req.container_id.clone(),
-            ifname: req.ifname.clone(),
-            netns: req.netns.clone(),
-            attachments,
-            network_status: Vec::new(),
-        };
-        cache::write(&file, &entry)?;
-        let results = match self.add_all(req, &conf, &mut entry) {
-            Ok(r) => r,
-            Err((k, e)) => return Err(self.roll_back(req, &conf, &entry, &file, k, e)),
-        };
-        entry.network_status = network_status::of(&entry.attachments, &results);
-        let published = cache::write(&file, &entry).and_then(|()| match &pod {
-            Some(pod) => source.set_network_status(pod, &entry.network_status),
-            None => Ok(()),
-        });
-        if let Err(e) = published {
-            let last = entry.attachments.len() - 1;
-            return Err(self.roll_back(req, &conf, &entry, &file, last, e));
-        }
-        Ok(match conf.result_mode {
-            ResultMode::Merged => merge::merged(&results),
-            ResultMode::Cluster => results.into_iter().next().unwrap_or_default(),
-        })
+        added
     }
 
     fn del(&self, req: &Request) -> Result<(), Error> {
         let conf = MetaConf::load(req)?;
         readiness::note(&conf);
-        let file = cache::path(&conf.cni_dir, &req.container_id, &req.ifname)?;
-        let (attachments, unknown) = match cache::read(&file)? {
+        let slot = cache::Slot::new(&conf.cni_dir, &req.container_id, &req.ifname)?;
+        let lock = ContainerLock::acquire(&conf.cni_dir, &req.container_id)?;
+        let (attachments, unknown) = match slot.read()? {
             cache::Read::Found(entry) => (entry.attachments, None),
-            cache::Read::Missing => (replan(req, &conf)?.0, None),
+            // The plan is cached before the first delegate runs: no cache, nothing made. What
+            // the config and the pod still name is deleted all the same, for a cache lost
+            // by hand; a plan that no longer resolves leaves nothing to do.
+            cache::Read::Missing => match replan(req, &conf) {
+                Ok((attachments, _)) => (runnable(attachments, req, &conf), None),
+                Err(e) => {
+                    tracing::info!("no cache and no plan ({e}): nothing was made");
+                    lock.release_and_remove();
+                    return Ok(());
+                }
+            },
             cache::Read::Corrupt(why) => {
                 tracing::warn!(
                     "cache {} is corrupt ({why}): DEL from the config and the pod",
-                    file.display()
+                    slot.file().display()
                 );
                 let (attachments, gone) = replan(req, &conf)?;
                 // The plan was cached, so something was made; without the pod's annotation
@@ -235,7 +283,7 @@ impl Plugin for MetaPlugin {
                         ErrorCode::IO_FAILURE,
                         format!(
                             "cache {} is corrupt and the pod's annotation is unavailable",
-                            file.display()
+                            slot.file().display()
                         ),
                         format!(
                             "{why}; the networks from the config were deleted, the networks \
@@ -252,13 +300,16 @@ impl Plugin for MetaPlugin {
         if let Some(e) = unknown {
             return Err(e);
         }
-        cache::remove(&file)
+        slot.remove()?;
+        lock.release_and_remove();
+        Ok(())
     }
 
     fn check(&self, req: &Request) -> Result<(), Error> {
         let conf = MetaConf::load(req)?;
-        let file = cache::path(&conf.cni_dir, &req.container_id, &req.ifname)?;
-        let entry = match cache::read(&file)? {
+        let slot = cache::Slot::new(&conf.cni_dir, &req.container_id, &req.ifname)?;
+        let _lock = ContainerLock::acquire(&conf.cni_dir, &req.container_id)?;
+        let entry = match slot.read()? {
             cache::Read::Found(entry) => entry,
             cache::Read::Missing => {
                 return Err(Error::new(
@@ -270,7 +321,7 @@ impl Plugin for MetaPlugin {
             cache::Read::Corrupt(why) => {
                 return Err(Error::new(
                     ErrorCode::CHECK_FAILED,
-                    format!("cache {} is corrupt", file.display()),
+                    format!("cache {} is corrupt", slot.file().display()),
                     why,
                 ))
             }
@@ -309,7 +360,7 @@ impl Plugin for MetaPlugin {
         };
         let mut failures = Vec::new();
         let mut delegate_valid = Vec::new();
-        for (file, entry) in cache::all(&conf.cni_dir) {
+        for (slot, entry) in cache::all(&conf.cni_dir) {
             let keep = valid
                 .iter()
                 .any(|a| a.container_id == entry.container_id && a.ifname == entry.ifname);
@@ -320,14 +371,27 @@ impl Plugin for MetaPlugin {
                 }));
                 continue;
             }
+            // Under the container's lock, as a DEL would run: the entry may have gone, or
+            // been replaced, since it was listed.
+            let lock = match ContainerLock::acquire(&conf.cni_dir, &entry.container_id) {
+                Ok(lock) => lock,
+                Err(e) => {
+                    failures.push(e);
+                    continue;
+                }
+            };
+            let cache::Read::Found(entry) = slot.read()? else {
+                continue;
+            };
             let mut stale = req.clone();
             stale.container_id = entry.container_id.clone();
             stale.ifname = entry.ifname.clone();
             stale.netns = entry.netns.clone();
             let errors = del_all(&entry.attachments, &stale, &conf);
             if errors.is_empty() {
-                if let Err(e) = cache::remove(&file) {
-                    failures.push(e);
+                match slot.remove() {
+                    Ok(()) => lock.release_and_remove(),
+                    Err(e) => failures.push(e),
                 }
             }
             failures.extend(errors);
