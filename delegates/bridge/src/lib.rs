@@ -31,7 +31,7 @@ mod vlan;
 
 use std::collections::HashSet;
 
-use cni::chain::{Attachment, Executor, VALID_ATTACHMENTS};
+use cni::chain::{self, Executor};
 use cni::{CniResult, Command, Error, Interface, Plugin, Request};
 use ipnet::IpNet;
 use kernel::{Family, Netlink, Netns};
@@ -338,11 +338,7 @@ impl Plugin for Bridge {
         if let Some(t) = &config.ipam_type {
             Ipam::new(self.ipam, t, req).call(Command::Gc)?;
         }
-        let valid: Vec<Attachment> = match req.netconf.extra.get(VALID_ATTACHMENTS) {
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|e| Error::invalid_config(VALID_ATTACHMENTS, v, e))?,
-            None => Vec::new(),
-        };
+        let valid = chain::valid_attachments(&req.netconf)?;
         let keep: HashSet<String> = valid
             .iter()
             .map(|a| rule_tag::attachment_digest(&config.network, &a.container_id, &a.ifname))

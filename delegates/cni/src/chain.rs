@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::error::Error;
 use crate::invoke::{exec, find_in_path, Invocation};
-use crate::netconf::ConfList;
+use crate::netconf::{ConfList, NetConf};
 use crate::request::Command;
 use crate::result::CniResult;
 use crate::version::Version;
@@ -40,6 +40,25 @@ pub struct Attachment {
 
 /// The netconf key carrying the valid attachments on GC.
 pub const VALID_ATTACHMENTS: &str = "cni.dev/valid-attachments";
+
+/// The attachments a GC must keep, from `netconf`. A GC without the list is refused (code
+/// 7): every attachment would look stale.
+pub fn valid_attachments(netconf: &NetConf) -> Result<Vec<Attachment>, Error> {
+    match netconf.extra.get(VALID_ATTACHMENTS) {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+            Error::invalid_config(
+                VALID_ATTACHMENTS,
+                v,
+                format!("not a list of attachments: {e}"),
+            )
+        }),
+        None => Err(Error::invalid_config(
+            VALID_ATTACHMENTS,
+            "",
+            "GC needs the list of valid attachments",
+        )),
+    }
+}
 
 /// A conflist bound to the version it runs at.
 #[derive(Debug, Clone)]

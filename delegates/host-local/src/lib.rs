@@ -22,7 +22,7 @@ mod store;
 
 use std::net::IpAddr;
 
-use cni::chain::{Attachment, VALID_ATTACHMENTS};
+use cni::chain;
 use cni::{CniResult, Dns, Error, ErrorCode, Plugin, Request};
 
 use allocator::Allocator;
@@ -171,23 +171,7 @@ impl Plugin for HostLocal {
 
     fn gc(&self, req: &Request) -> Result<(), Error> {
         let config = Config::load(req)?;
-        let valid: Vec<Attachment> = match req.netconf.extra.get(VALID_ATTACHMENTS) {
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                Error::invalid_config(
-                    VALID_ATTACHMENTS,
-                    v,
-                    format!("not a list of attachments: {e}"),
-                )
-            })?,
-            // Without the list every reservation would look stale: refuse instead.
-            None => {
-                return Err(Error::invalid_config(
-                    VALID_ATTACHMENTS,
-                    "",
-                    "GC needs the list of valid attachments",
-                ))
-            }
-        };
+        let valid = chain::valid_attachments(&req.netconf)?;
         let store = Store::open(&config.data_dir, &config.name)?;
         for (ip, owner) in store.reservations()? {
             let keep = valid.iter().any(|a| match &owner.ifname {
@@ -208,6 +192,7 @@ mod tests {
     use std::collections::HashMap;
     use std::path::Path;
 
+    use cni::chain::VALID_ATTACHMENTS;
     use cni::skeleton::{run, Outcome};
     use serde_json::{json, Value};
 

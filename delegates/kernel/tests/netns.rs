@@ -37,6 +37,12 @@ fn private_netns_is_distinct_and_openable() {
     assert!(!ns.same_as(&Netns::current().unwrap()).unwrap());
     assert!(ns.same_as(&private.netns().unwrap()).unwrap());
     drop(private);
+    // join() returns when the thread has exited; the kernel reaps its /proc entry a moment
+    // later, which a loaded machine can stretch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while path.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     assert!(!path.exists(), "helper thread still alive after drop");
 }
 

@@ -27,7 +27,7 @@ mod readiness;
 mod source;
 mod unplug;
 
-use cni::chain::{self, VALID_ATTACHMENTS};
+use cni::chain;
 use cni::{CniResult, Error, ErrorCode, Plugin, Request};
 use kernel::Netns;
 
@@ -353,11 +353,7 @@ impl Plugin for MetaPlugin {
     fn gc(&self, req: &Request) -> Result<(), Error> {
         let conf = MetaConf::load(req)?;
         readiness::wait(&conf)?;
-        let valid: Vec<chain::Attachment> = match req.netconf.extra.get(VALID_ATTACHMENTS) {
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|e| Error::invalid_config(VALID_ATTACHMENTS, v, e))?,
-            None => Vec::new(),
-        };
+        let valid = chain::valid_attachments(&req.netconf)?;
         let mut failures = Vec::new();
         let mut delegate_valid = Vec::new();
         for (slot, entry) in cache::all(&conf.cni_dir) {
