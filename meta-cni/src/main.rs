@@ -1,29 +1,19 @@
 //! `meta-cni`: one multi-call binary for every bundled plugin.
 //!
 //! The plugin that runs is chosen by the name the binary was run as, so a link named
-//! `loopback` pointing at `meta-cni` is the loopback plugin.
+//! `loopback` pointing at `meta-cni` is the loopback plugin, and `meta-cni` itself is the
+//! meta plugin.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use cni::Plugin;
 
-mod in_process;
+mod delegates;
 mod meta;
 
-use in_process::InProcess;
-
-/// Every plugin linked into this binary, by the name it is run as.
-const PLUGINS: &[(&str, &dyn Plugin)] = &[
-    ("loopback", &loopback::Loopback),
-    ("host-local", &host_local::HostLocal),
-    ("bridge", &bridge::Bridge::new(&InProcess)),
-    ("meta-cni", &meta::MetaPlugin),
-];
-
-fn plugin_named(name: &str) -> Option<&'static dyn Plugin> {
-    PLUGINS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
-}
+/// The name the meta plugin answers to.
+const META_PLUGIN: &str = "meta-cni";
 
 fn main() -> ExitCode {
     let argv0 = std::env::args_os().next().unwrap_or_default();
@@ -31,20 +21,20 @@ fn main() -> ExitCode {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    match plugin_named(&name) {
+    let plugin: Option<&dyn Plugin> = match name.as_str() {
+        META_PLUGIN => Some(&meta::MetaPlugin),
+        other => delegates::bundled(other),
+    };
+    match plugin {
         Some(plugin) => cni::skeleton::main(plugin),
         None => {
+            let names: Vec<&str> = std::iter::once(META_PLUGIN)
+                .chain(delegates::bundled_names())
+                .collect();
             let e = cni::Error::new(
                 cni::ErrorCode::INVALID_NETWORK_CONFIG,
                 format!("meta-cni was run as {name:?}, which is not a plugin it contains"),
-                format!(
-                    "link it under one of these names: {}",
-                    PLUGINS
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                format!("link it under one of these names: {}", names.join(", ")),
             );
             println!("{}", e.to_json(cni::Version::LATEST));
             ExitCode::FAILURE

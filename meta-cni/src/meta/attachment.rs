@@ -7,12 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use cni::chain::{self, Chain};
-use cni::invoke::{find_in_path, Invocation};
+use cni::invoke::Invocation;
 use cni::{CniArgs, CniResult, Command, Error, Request};
 
-use super::config::MetaConf;
 use super::networks::conflist_of;
-use crate::in_process::InProcess;
+use crate::delegates::Delegates;
 
 /// An attachment as planned and cached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,40 +45,38 @@ pub(crate) struct Attachment {
 }
 
 impl Attachment {
-    fn invocation(&self, req: &Request, conf: &MetaConf) -> Result<Invocation, Error> {
-        let mut path = vec![conf.bin_dir.clone()];
-        path.extend(req.path.iter().filter(|p| **p != conf.bin_dir).cloned());
+    fn invocation(&self, req: &Request, delegates: &Delegates) -> Result<Invocation, Error> {
         Ok(Invocation {
             command: req.command,
             container_id: req.container_id.clone(),
             netns: req.netns.clone(),
             ifname: self.ifname.clone(),
             args: CniArgs::parse(&self.cni_args)?,
-            path,
+            path: delegates.path().to_vec(),
         })
     }
 
     /// Refuses, before anything is made, an attachment whose delegates cannot run: a
     /// `cniVersion` we speak none of, or a plugin or IPAM `type` that the delegates' path does
     /// not hold. An ADD that failed on these would have made nothing for DEL to undo.
-    pub(crate) fn check_runnable(&self, req: &Request, conf: &MetaConf) -> Result<(), Error> {
+    pub(crate) fn check_runnable(&self, delegates: &Delegates) -> Result<(), Error> {
         let context = self.context(Command::Add);
         let list = conflist_of(&self.conf).map_err(&context)?;
         Chain::new(&list).map_err(&context)?;
-        let path = self.invocation(req, conf).map_err(&context)?.path;
+        CniArgs::parse(&self.cni_args).map_err(&context)?;
         for plugin in &list.plugins {
             let plugin_type = plugin
                 .get("type")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            find_in_path(plugin_type, &path).map_err(&context)?;
+            delegates.find(plugin_type).map_err(&context)?;
             let ipam_type = plugin
                 .get("ipam")
                 .and_then(|ipam| ipam.get("type"))
                 .and_then(Value::as_str)
                 .filter(|t| !t.is_empty());
             if let Some(t) = ipam_type {
-                find_in_path(t, &path).map_err(|e| {
+                delegates.find(t).map_err(|e| {
                     context(Error::new(
                         e.code,
                         e.msg.replacen("type", "ipam.type", 1),
@@ -93,17 +90,14 @@ impl Attachment {
 
     /// Whether every delegate of this attachment is a plugin of this binary, run in-process:
     /// then its DEL is known to take a missing interface as already deleted.
-    pub(crate) fn is_bundled(&self, req: &Request, conf: &MetaConf) -> bool {
+    pub(crate) fn is_bundled(&self, delegates: &Delegates) -> bool {
         let Ok(list) = conflist_of(&self.conf) else {
-            return false;
-        };
-        let Ok(inv) = self.invocation(req, conf) else {
             return false;
         };
         list.plugins.iter().all(|p| {
             p.get("type")
                 .and_then(Value::as_str)
-                .is_some_and(|t| crate::in_process::is_bundled(t, &inv.path))
+                .is_some_and(|t| delegates.is_bundled(t))
         })
     }
 
@@ -123,14 +117,18 @@ impl Attachment {
     }
 
     /// ADD through every delegate of the network; the result in the list's version.
-    pub(crate) fn add(&self, req: &Request, conf: &MetaConf) -> Result<(CniResult, Value), Error> {
+    pub(crate) fn add(
+        &self,
+        req: &Request,
+        delegates: &Delegates,
+    ) -> Result<(CniResult, Value), Error> {
         let list = conflist_of(&self.conf).map_err(self.context(Command::Add))?;
         let chain = Chain::new(&list).map_err(self.context(Command::Add))?;
         let result = chain
             .add(
-                &self.invocation(req, conf)?,
+                &self.invocation(req, delegates)?,
                 &self.runtime_config,
-                &InProcess,
+                delegates.executor(),
             )
             .map_err(self.context(Command::Add))?;
         let wire = result
@@ -140,18 +138,23 @@ impl Attachment {
     }
 
     /// DEL through every delegate, in reverse, with the cached result.
-    pub(crate) fn del(&self, req: &Request, conf: &MetaConf) -> Result<(), Error> {
+    pub(crate) fn del(&self, req: &Request, delegates: &Delegates) -> Result<(), Error> {
         let list = conflist_of(&self.conf).map_err(self.context(Command::Del))?;
         let chain = Chain::new(&list).map_err(self.context(Command::Del))?;
         let cached = self.cached_result().ok().flatten();
-        let inv = self.invocation(req, conf)?;
+        let inv = self.invocation(req, delegates)?;
         chain
-            .del(&inv, &self.runtime_config, cached.as_ref(), &InProcess)
+            .del(
+                &inv,
+                &self.runtime_config,
+                cached.as_ref(),
+                delegates.executor(),
+            )
             .map_err(self.context(Command::Del))
     }
 
     /// CHECK every delegate against the cached result; no result is a failure.
-    pub(crate) fn check(&self, req: &Request, conf: &MetaConf) -> Result<(), Error> {
+    pub(crate) fn check(&self, req: &Request, delegates: &Delegates) -> Result<(), Error> {
         let list = conflist_of(&self.conf).map_err(self.context(Command::Check))?;
         let chain = Chain::new(&list).map_err(self.context(Command::Check))?;
         let cached = self.cached_result()?.ok_or_else(|| {
@@ -166,20 +169,20 @@ impl Attachment {
         })?;
         chain
             .check(
-                &self.invocation(req, conf)?,
+                &self.invocation(req, delegates)?,
                 &self.runtime_config,
                 &cached,
-                &InProcess,
+                delegates.executor(),
             )
             .map_err(self.context(Command::Check))
     }
 
     /// STATUS of every delegate.
-    pub(crate) fn status(&self, req: &Request, conf: &MetaConf) -> Result<(), Error> {
+    pub(crate) fn status(&self, req: &Request, delegates: &Delegates) -> Result<(), Error> {
         let list = conflist_of(&self.conf).map_err(self.context(Command::Status))?;
         let chain = Chain::new(&list).map_err(self.context(Command::Status))?;
         chain
-            .status(&self.invocation(req, conf)?, &InProcess)
+            .status(&self.invocation(req, delegates)?, delegates.executor())
             .map_err(self.context(Command::Status))
     }
 
@@ -187,13 +190,17 @@ impl Attachment {
     pub(crate) fn gc(
         &self,
         req: &Request,
-        conf: &MetaConf,
+        delegates: &Delegates,
         valid: &[chain::Attachment],
     ) -> Result<(), Error> {
         let list = conflist_of(&self.conf).map_err(self.context(Command::Gc))?;
         let chain = Chain::new(&list).map_err(self.context(Command::Gc))?;
         chain
-            .gc(&self.invocation(req, conf)?, valid, &InProcess)
+            .gc(
+                &self.invocation(req, delegates)?,
+                valid,
+                delegates.executor(),
+            )
             .map_err(self.context(Command::Gc))
     }
 }

@@ -31,6 +31,7 @@ use cni::chain;
 use cni::{CniResult, Error, ErrorCode, Plugin, Request};
 use kernel::Netns;
 
+use crate::delegates::Delegates;
 use attachment::Attachment;
 use config::{MetaConf, ResultMode};
 use container_lock::ContainerLock;
@@ -41,20 +42,20 @@ use source::{PodLookup, Source};
 pub(crate) struct MetaPlugin;
 
 /// DELs `attachments` in reverse; every one is tried. The failures, in order met.
-fn del_all(attachments: &[Attachment], req: &Request, conf: &MetaConf) -> Vec<Error> {
+fn del_all(attachments: &[Attachment], req: &Request, delegates: &Delegates) -> Vec<Error> {
     attachments
         .iter()
         .rev()
-        .filter_map(|att| att.del(req, conf).err())
+        .filter_map(|att| att.del(req, delegates).err())
         .collect()
 }
 
 /// The attachments of a plan rebuilt without a cache that could have run: one that could
 /// not (its version or a plugin unknown) was refused before anything was made.
-fn runnable(attachments: Vec<Attachment>, req: &Request, conf: &MetaConf) -> Vec<Attachment> {
+fn runnable(attachments: Vec<Attachment>, delegates: &Delegates) -> Vec<Attachment> {
     attachments
         .into_iter()
-        .filter(|att| match att.check_runnable(req, conf) {
+        .filter(|att| match att.check_runnable(delegates) {
             Ok(()) => true,
             Err(e) => {
                 tracing::info!("no cache and {e}: it made nothing");
@@ -95,14 +96,14 @@ impl MetaPlugin {
     fn roll_back(
         &self,
         req: &Request,
-        conf: &MetaConf,
+        delegates: &Delegates,
         entry: &cache::Entry,
         slot: &cache::Slot,
         failed: usize,
         failure: Error,
     ) -> Error {
         let undo = &entry.attachments[..=failed.min(entry.attachments.len() - 1)];
-        match summarize(del_all(undo, req, conf)) {
+        match summarize(del_all(undo, req, delegates)) {
             Ok(()) => {
                 if let Err(e) = slot.remove() {
                     tracing::warn!("after rollback: {e}");
@@ -126,12 +127,14 @@ impl MetaPlugin {
     fn add_all(
         &self,
         req: &Request,
-        conf: &MetaConf,
+        delegates: &Delegates,
         entry: &mut cache::Entry,
     ) -> Result<Vec<CniResult>, (usize, Error)> {
         let mut results = Vec::with_capacity(entry.attachments.len());
         for k in 0..entry.attachments.len() {
-            let (result, wire) = entry.attachments[k].add(req, conf).map_err(|e| (k, e))?;
+            let (result, wire) = entry.attachments[k]
+                .add(req, delegates)
+                .map_err(|e| (k, e))?;
             entry.attachments[k].result = Some(wire);
             results.push(result);
         }
@@ -173,6 +176,7 @@ impl MetaPlugin {
         &self,
         req: &Request,
         conf: &MetaConf,
+        delegates: &Delegates,
         slot: &cache::Slot,
     ) -> Result<CniResult, Error> {
         if let cache::Read::Found(_) = slot.read()? {
@@ -188,7 +192,7 @@ impl MetaPlugin {
         let pod = source.pod(req, &plan::pod_namespace(req)?)?.for_add()?;
         let attachments = plan::build(conf, req, &source, pod.as_ref())?;
         for att in &attachments {
-            att.check_runnable(req, conf)?;
+            att.check_runnable(delegates)?;
         }
         plan::check_names_free(req, &attachments)?;
         let mut entry = cache::Entry {
@@ -199,9 +203,9 @@ impl MetaPlugin {
             network_status: Vec::new(),
         };
         slot.write(&entry)?;
-        let results = match self.add_all(req, conf, &mut entry) {
+        let results = match self.add_all(req, delegates, &mut entry) {
             Ok(r) => r,
-            Err((k, e)) => return Err(self.roll_back(req, conf, &entry, slot, k, e)),
+            Err((k, e)) => return Err(self.roll_back(req, delegates, &entry, slot, k, e)),
         };
         entry.network_status = network_status::of(&entry.attachments, &results);
         let published = slot.write(&entry).and_then(|()| match &pod {
@@ -210,7 +214,7 @@ impl MetaPlugin {
         });
         if let Err(e) = published {
             let last = entry.attachments.len() - 1;
-            return Err(self.roll_back(req, conf, &entry, slot, last, e));
+            return Err(self.roll_back(req, delegates, &entry, slot, last, e));
         }
         Ok(match conf.result_mode {
             ResultMode::Merged => merge::merged(&results),
@@ -244,7 +248,8 @@ impl Plugin for MetaPlugin {
         let slot = cache::Slot::new(&conf.cni_dir, &req.container_id, &req.ifname)?;
         readiness::wait(&conf)?;
         let lock = ContainerLock::acquire(&conf.cni_dir, &req.container_id)?;
-        let added = self.add_locked(req, &conf, &slot);
+        let delegates = Delegates::new(&conf.bin_dir, &req.path);
+        let added = self.add_locked(req, &conf, &delegates, &slot);
         // A refused or rolled-back ADD leaves no cache: then no lock file either.
         if added.is_err() && matches!(slot.read(), Ok(cache::Read::Missing)) {
             lock.release_and_remove();
@@ -256,6 +261,7 @@ impl Plugin for MetaPlugin {
         let conf = MetaConf::load(req)?;
         readiness::note(&conf);
         let slot = cache::Slot::new(&conf.cni_dir, &req.container_id, &req.ifname)?;
+        let delegates = Delegates::new(&conf.bin_dir, &req.path);
         let lock = ContainerLock::acquire(&conf.cni_dir, &req.container_id)?;
         let (attachments, unknown) = match slot.read()? {
             cache::Read::Found(entry) => (entry.attachments, None),
@@ -263,7 +269,7 @@ impl Plugin for MetaPlugin {
             // the config and the pod still name is deleted all the same, for a cache lost
             // by hand; a plan that no longer resolves leaves nothing to do.
             cache::Read::Missing => match replan(req, &conf) {
-                Ok((attachments, _)) => (runnable(attachments, req, &conf), None),
+                Ok((attachments, _)) => (runnable(attachments, &delegates), None),
                 Err(e) => {
                     tracing::info!("no cache and no plan ({e}): nothing was made");
                     lock.release_and_remove();
@@ -295,8 +301,8 @@ impl Plugin for MetaPlugin {
                 (attachments, unknown)
             }
         };
-        unplug::veths_at_once(req, &conf, &attachments);
-        summarize(del_all(&attachments, req, &conf))?;
+        unplug::veths_at_once(req, &delegates, &attachments);
+        summarize(del_all(&attachments, req, &delegates))?;
         if let Some(e) = unknown {
             return Err(e);
         }
@@ -308,6 +314,7 @@ impl Plugin for MetaPlugin {
     fn check(&self, req: &Request) -> Result<(), Error> {
         let conf = MetaConf::load(req)?;
         let slot = cache::Slot::new(&conf.cni_dir, &req.container_id, &req.ifname)?;
+        let delegates = Delegates::new(&conf.bin_dir, &req.path);
         let _lock = ContainerLock::acquire(&conf.cni_dir, &req.container_id)?;
         let entry = match slot.read()? {
             cache::Read::Found(entry) => entry,
@@ -327,7 +334,7 @@ impl Plugin for MetaPlugin {
             }
         };
         for att in &entry.attachments {
-            att.check(req, &conf)?;
+            att.check(req, &delegates)?;
         }
         Ok(())
     }
@@ -343,9 +350,10 @@ impl Plugin for MetaPlugin {
         };
         readiness::wait(&conf).map_err(unavailable)?;
         let source = Source::new(&conf);
+        let delegates = Delegates::new(&conf.bin_dir, &req.path);
         let attachments = plan::build(&conf, req, &source, None).map_err(unavailable)?;
         for att in attachments {
-            att.status(req, &conf)?;
+            att.status(req, &delegates)?;
         }
         Ok(())
     }
@@ -354,6 +362,7 @@ impl Plugin for MetaPlugin {
         let conf = MetaConf::load(req)?;
         readiness::wait(&conf)?;
         let valid = chain::valid_attachments(&req.netconf)?;
+        let delegates = Delegates::new(&conf.bin_dir, &req.path);
         let mut failures = Vec::new();
         let mut delegate_valid = Vec::new();
         for (slot, entry) in cache::all(&conf.cni_dir) {
@@ -383,7 +392,7 @@ impl Plugin for MetaPlugin {
             stale.container_id = entry.container_id.clone();
             stale.ifname = entry.ifname.clone();
             stale.netns = entry.netns.clone();
-            let errors = del_all(&entry.attachments, &stale, &conf);
+            let errors = del_all(&entry.attachments, &stale, &delegates);
             if errors.is_empty() {
                 match slot.remove() {
                     Ok(()) => lock.release_and_remove(),
@@ -393,7 +402,7 @@ impl Plugin for MetaPlugin {
             failures.extend(errors);
         }
         for att in plan::build(&conf, req, &Source::new(&conf), None)? {
-            if let Err(e) = att.gc(req, &conf, &delegate_valid) {
+            if let Err(e) = att.gc(req, &delegates, &delegate_valid) {
                 failures.push(e);
             }
         }

@@ -10,16 +10,16 @@ use cni::Request;
 use kernel::{Netlink, Netns};
 
 use super::attachment::Attachment;
-use super::config::MetaConf;
+use crate::delegates::Delegates;
 
 /// The first device group tried ("mcni"); any group no link of the pod holds will do.
 const FIRST_GROUP: u32 = 0x6d63_6e69;
 
 /// Removes the pod's veths of `attachments` made by bundled delegates at once.
-pub(crate) fn veths_at_once(req: &Request, conf: &MetaConf, attachments: &[Attachment]) {
+pub(crate) fn veths_at_once(req: &Request, delegates: &Delegates, attachments: &[Attachment]) {
     let names: Vec<&str> = attachments
         .iter()
-        .filter(|a| a.is_bundled(req, conf))
+        .filter(|a| a.is_bundled(delegates))
         .map(|a| a.ifname.as_str())
         .collect();
     // One link goes as fast through its own delegate.
