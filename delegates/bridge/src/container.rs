@@ -1,5 +1,6 @@
-//! The container interface's IP configuration: the IPAM result's addresses and routes,
-//! with IPv6 duplicate address detection off unless `enabledad`.
+//! The container interface's IP configuration: the per-interface parameters the reference
+//! sets (`arp_notify`, `accept_dad`), then the link up, then the IPAM result's addresses and
+//! routes.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -7,7 +8,38 @@ use std::time::{Duration, Instant};
 use cni::{CniResult, Error};
 use kernel::{AddressOptions, Family, Netlink, Netns};
 
-/// Applies `result` (whose IPs all belong to the container interface) to `index`.
+/// Sets the container interface's parameters as the reference does, before the link is up
+/// (so its link-local address, too, is made under them):
+/// - `arp_notify=1`: the pod announces its address (gratuitous ARP) when the link comes up
+///   or its MAC changes, so neighbours drop a stale entry for a reused address at once;
+/// - `accept_dad=0` unless `enabledad`: DAD would hold the addresses (the link-local one
+///   included, IPv4-only pods too) "tentative" for a second or more, and a fresh veth
+///   cannot have a duplicate; with `enabledad`, `accept_dad=1` and `enhanced_dad=1`.
+///
+/// Returns whether DAD is known to be off. No such key means IPv6 is off there, which is
+/// no error (the reference ignores these failures too).
+fn set_parameters(netns: &Netns, ifname: &str, enable_dad: bool) -> bool {
+    let write = |family: &str, key: &str, value: &str| {
+        netns
+            .run(|| kernel::sysctl::write_path(&["net", family, "conf", ifname, key], value))
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .inspect_err(|e| tracing::debug!("{e}"))
+            .is_ok()
+    };
+    let dad_off = if enable_dad {
+        write("ipv6", "enhanced_dad", "1");
+        write("ipv6", "accept_dad", "1");
+        false
+    } else {
+        write("ipv6", "accept_dad", "0")
+    };
+    write("ipv4", "arp_notify", "1");
+    dad_off
+}
+
+/// Configures `index` (the container interface, still down) with `result`, whose IPs all
+/// belong to it: parameters, link up, addresses, routes.
 pub(crate) fn configure(
     nl: &mut Netlink,
     netns: &Netns,
@@ -16,17 +48,15 @@ pub(crate) fn configure(
     result: &CniResult,
     enable_dad: bool,
 ) -> Result<(), Error> {
+    let dad_off = set_parameters(netns, ifname, enable_dad);
+    nl.set_link_up(index)
+        .map_err(|e| Error::io(format!("set {ifname} up"), e))?;
     let has_v6 = result.ips.iter().any(|ip| ip.address.addr().is_ipv6());
-    if has_v6 && !enable_dad {
-        // As the reference: DAD would hold the addresses "tentative" for a second or more,
-        // and a fresh veth cannot have a duplicate. No such key means IPv6 is off there.
-        let _ = netns.run(|| {
-            kernel::sysctl::write_path(&["net", "ipv6", "conf", ifname, "accept_dad"], "0")
-        });
-    }
     for ip in &result.ips {
+        // `nodad` only when accept_dad could not be turned off: the reference's addresses
+        // carry no such flag, and with accept_dad=0 it changes nothing.
         let opts = AddressOptions {
-            nodad: ip.address.addr().is_ipv6() && !enable_dad,
+            nodad: ip.address.addr().is_ipv6() && !enable_dad && !dad_off,
             noprefixroute: false,
         };
         nl.add_address(index, ip.address, opts)
