@@ -62,8 +62,11 @@ pub(crate) fn configure(
         nl.add_address(index, ip.address, opts)
             .map_err(|e| Error::io(format!("add {} to {ifname}", ip.address), e))?;
     }
-    if has_v6 && enable_dad {
-        settle(nl, ifname, index, result)?;
+    // As the reference: ADD returns once the IPv6 addresses are usable. With DAD off that
+    // is the kernel's next pass over them, a moment after they were added; then the
+    // link-local address is waited for too, so that no address is left tentative.
+    if has_v6 {
+        settle(nl, ifname, index, result, !enable_dad)?;
     }
     // A route without a gateway goes via the gateway of its family, as in the reference.
     let family_gw = |family: Family| -> Option<IpAddr> {
@@ -107,25 +110,41 @@ pub(crate) fn configure(
             )
         })?;
     }
+    if !has_v6 && !enable_dad {
+        // Usually done by now: the kernel clears the flag right after the link came up.
+        settle(nl, ifname, index, result, true)?;
+    }
     Ok(())
 }
 
 /// How long duplicate address detection may take before ADD gives up (the reference's
 /// bound too); the kernel's default is one probe a second.
 const DAD_TIMEOUT: Duration = Duration::from_secs(10);
-const DAD_POLL: Duration = Duration::from_millis(50);
+/// The first wait between two looks (doubled up to [`DAD_POLL_MAX`]): without DAD the
+/// addresses stop being tentative within a millisecond.
+const DAD_POLL_FIRST: Duration = Duration::from_millis(1);
+const DAD_POLL_MAX: Duration = Duration::from_millis(50);
 
-/// With `enabledad`, waits until the IPv6 addresses of `result` have passed duplicate
-/// address detection, so they are usable when ADD returns; a duplicate is an error.
-fn settle(nl: &mut Netlink, ifname: &str, index: u32, result: &CniResult) -> Result<(), Error> {
+/// Waits until the IPv6 addresses of `result` (with `whole_link`, every IPv6 address of the
+/// link, its link-local one included) are no longer tentative (have passed duplicate
+/// address detection, with `enabledad`), so they are usable when ADD returns; a duplicate
+/// is an error.
+fn settle(
+    nl: &mut Netlink,
+    ifname: &str,
+    index: u32,
+    result: &CniResult,
+    whole_link: bool,
+) -> Result<(), Error> {
     let deadline = Instant::now() + DAD_TIMEOUT;
+    let mut poll = DAD_POLL_FIRST;
     loop {
         let addrs = nl
             .addresses(Some(index), Some(Family::V6))
             .map_err(|e| Error::io(format!("list addresses of {ifname}"), e))?;
         let ours = addrs
             .iter()
-            .filter(|a| result.ips.iter().any(|ip| ip.address == a.addr));
+            .filter(|a| whole_link || result.ips.iter().any(|ip| ip.address == a.addr));
         let mut pending = false;
         for a in ours {
             if a.is_dadfailed() {
@@ -145,6 +164,7 @@ fn settle(nl: &mut Netlink, ifname: &str, index: u32, result: &CniResult) -> Res
                 format!("addresses still tentative after {DAD_TIMEOUT:?}"),
             ));
         }
-        std::thread::sleep(DAD_POLL);
+        std::thread::sleep(poll);
+        poll = (poll * 2).min(DAD_POLL_MAX);
     }
 }

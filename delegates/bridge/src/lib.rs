@@ -9,13 +9,15 @@
 //!   included, and reports the failure.
 //! - Kernel state as the reference leaves it (`conformance/tests/bridge_kernel_state.rs`
 //!   compares the two and lists every difference kept, with its reason):
-//!   - with a gateway on the bridge, the bridge's MAC is pinned (set to itself once, so
-//!     its `addr_assign_type` is "set"): it no longer follows the lowest MAC among its
-//!     ports, and pods keep a valid gateway MAC as other pods come and go. Pinning flushes
-//!     the bridge's neighbour table, so an already pinned bridge is left alone;
+//!   - with a gateway on the bridge, the bridge's MAC is pinned, once, to the one it had
+//!     before the ADD's port joined (its own random MAC when new), so its
+//!     `addr_assign_type` is "set": it no longer follows the lowest MAC among its ports,
+//!     and pods keep a valid gateway MAC as other pods come and go. Pinning flushes the
+//!     bridge's neighbour table, so an already pinned bridge is left alone;
 //!   - the container interface gets `arp_notify=1` and `accept_dad=0` (`accept_dad=1`,
 //!     `enhanced_dad=1` with `enabledad`) before it comes up, in IPAM mode, whatever the
-//!     address families; the host end gets `accept_ra=0`, the bridge too when created;
+//!     address families, and ADD returns once its IPv6 addresses are no longer
+//!     tentative; the host end and the bridge get `accept_ra=0`;
 //!   - deliberately not as the reference (Debian's 1.1.1): both veth ends keep the
 //!     kernel's transmit queue length (1000) where the reference sets 0, which makes
 //!     FIFO qdiscs attached to them default to a one-packet limit (later reference
@@ -206,7 +208,7 @@ impl Bridge {
             )?;
         }
         if !gateways.is_empty() {
-            gateway::pin_bridge_mac(&mut host_nl, &config.bridge, bridge.index)?;
+            gateway::pin_bridge_mac(&mut host_nl, &config.bridge, bridge.index, bridge.mac)?;
         }
         let mut families: Vec<Family> = gateways.iter().map(|g| Family::of(g.addr())).collect();
         families.dedup();
