@@ -694,6 +694,20 @@ fn statement_27_check() {
             .run(node.call(set, "CHECK", "c1", &pod, &conf))
             .fails_with(code(set, 7));
         assert!(error_text(&e).contains("prevResult"), "{set:?}: {e}");
+        // The gateway bridge's (pinned) MAC changed, then restored.
+        let bridge = link(&node.ns, BR).unwrap();
+        nl(&node.ns)
+            .set_mac(bridge.index, [0x02, 0, 0, 0, 0x27, 0x27])
+            .unwrap();
+        let e = node
+            .run(node.call(set, "CHECK", "c1", &pod, &checked))
+            .fails_with(code(set, 102));
+        assert!(error_text(&e).contains(BR), "{set:?}: {e}");
+        nl(&node.ns)
+            .set_mac(bridge.index, bridge.mac.unwrap())
+            .unwrap();
+        node.run(node.call(set, "CHECK", "c1", &pod, &checked))
+            .quiet_success();
         // The address removed.
         let index = link(&pod, "eth0").unwrap().index;
         nl(&pod)
