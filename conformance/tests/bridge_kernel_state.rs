@@ -10,9 +10,9 @@
 //! Every difference that remains is in [`DELIBERATE`], with the reason it is kept; the test
 //! fails on any other, and on an entry that no scenario needs any more.
 //!
-//! Not compared here, on purpose: firewall state. `ipMasq` and `macspoofchk` are
-//! nftables rules in ours and iptables/ebtables ones in the reference; `tests/bridge.rs`
-//! checks both by traffic (statement 23). The `vlan` scenario runs only where the kernel
+//! Not compared here, on purpose: firewall state. `ipMasq` is nftables in ours and
+//! iptables in the reference, and each keeps its `macspoofchk` rules in tables of its own;
+//! `tests/bridge.rs` checks both by traffic (statement 23). The `vlan` scenario runs only where the kernel
 //! filters VLANs on bridges (this machine's does not; both sets then fail cleanly, which
 //! `tests/bridge.rs` checks).
 
