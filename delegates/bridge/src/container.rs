@@ -20,22 +20,25 @@ use kernel::{AddressOptions, Family, Netlink, Netns};
 /// no error (the reference ignores these failures too).
 fn set_parameters(netns: &Netns, ifname: &str, enable_dad: bool) -> bool {
     let write = |family: &str, key: &str, value: &str| {
-        netns
-            .run(|| kernel::sysctl::write_path(&["net", family, "conf", ifname, key], value))
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
+        kernel::sysctl::write_path(&["net", family, "conf", ifname, key], value)
             .inspect_err(|e| tracing::debug!("{e}"))
             .is_ok()
     };
-    let dad_off = if enable_dad {
-        write("ipv6", "enhanced_dad", "1");
-        write("ipv6", "accept_dad", "1");
-        false
-    } else {
-        write("ipv6", "accept_dad", "0")
-    };
-    write("ipv4", "arp_notify", "1");
+    // One visit to the container's namespace for all of them.
+    let dad_off = netns.run(|| {
+        let dad_off = if enable_dad {
+            write("ipv6", "enhanced_dad", "1");
+            write("ipv6", "accept_dad", "1");
+            false
+        } else {
+            write("ipv6", "accept_dad", "0")
+        };
+        write("ipv4", "arp_notify", "1");
+        dad_off
+    });
     dad_off
+        .inspect_err(|e| tracing::warn!("setting {ifname}'s parameters: {e}"))
+        .unwrap_or(false)
 }
 
 /// Configures `index` (the container interface, still down) with `result`, whose IPs all
