@@ -414,13 +414,10 @@ fn statement_23_mtu_hairpin_promisc() {
         assert_eq!(nl(&node.ns).port_hairpin(host.index).unwrap(), Some(true));
 
         let node = Node::new();
+        // Kept alive: dropping the pod's namespace takes the veth pair with it.
+        let pod = pod_ns();
         let r = node
-            .add(
-                set,
-                "c1",
-                &pod_ns(),
-                &node.conf(json!({"promiscMode": true})),
-            )
+            .add(set, "c1", &pod, &node.conf(json!({"promiscMode": true})))
             .success();
         assert!(link(&node.ns, BR).unwrap().promisc, "{set:?}");
         let host = link(&node.ns, r["interfaces"][1]["name"].as_str().unwrap()).unwrap();

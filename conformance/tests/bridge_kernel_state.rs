@@ -118,7 +118,8 @@ fn run(set: PluginSet, scenario: &Scenario, vlan_filtering: bool) -> Option<(Sna
 
     let expected: Vec<[u8; 6]> = scenario.mac.into_iter().collect();
     // Both namespaces once the kernel's own follow-up is over (see `Snapshot::settled`).
-    let pod_state = Snapshot::settled(&pod_ns, &expected, Duration::from_secs(5));
+    let mut pod_state = Snapshot::settled(&pod_ns, &expected, Duration::from_secs(5));
+    let eth0_mac = raw_mac(&pod_ns, "eth0");
     let mut node_state = Snapshot::settled(&node_ns, &[], Duration::from_secs(5));
 
     // The MAC rules, observed.
@@ -147,6 +148,10 @@ fn run(set: PluginSet, scenario: &Scenario, vlan_filtering: bool) -> Option<(Sna
     node_state.put(
         "rule host veth MAC while ports come and go",
         fate(veth_mac, raw_mac(&node_ns, &veth), None),
+    );
+    pod_state.put(
+        "rule eth0 MAC while ports come and go",
+        fate(eth0_mac, raw_mac(&pod_ns, "eth0"), None),
     );
     call("DEL").quiet_success();
     node_state.put(
