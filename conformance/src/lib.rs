@@ -4,7 +4,9 @@
 //! The same scenario runs against our plugins (links to the multi-call `meta-cni` binary)
 //! and the reference plugins from Debian's containernetworking-plugins (`/usr/lib/cni`).
 
+pub mod bridge_scenarios;
 pub mod inspect;
+pub mod kernel_state;
 pub mod kube_api;
 pub mod libcni;
 pub mod meta_pod;

@@ -10,7 +10,9 @@
 //!   configs (naming the field), 4 for an existing `CNI_IFNAME`, 102 for a failed CHECK;
 //! - a failure after the veth was made (a gateway conflict) leaves the reference's veth pair
 //!   behind; ours removes it with the IPAM reservation;
-//! - `ipMasq` is iptables in the reference, nftables in ours; both are checked by traffic.
+//! - `ipMasq` is iptables in the reference, nftables in ours; both are checked by traffic;
+//! - a bridge that already carries the gateway address gets its MAC pinned by ours, not by
+//!   the reference (it pins only when it adds the address itself).
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, UdpSocket};
@@ -24,8 +26,7 @@ use kernel::{
 };
 use serde_json::{json, Value};
 
-const NET: &str = "br-net";
-const BR: &str = "cnitest0";
+use conformance::bridge_scenarios::{self, BR, NET};
 
 /// A private node namespace and an IPAM data dir.
 struct Node {
@@ -89,26 +90,19 @@ impl Node {
     }
 
     /// A bridge netconf (host-local in this node's data dir, 10.1.2.0/24) with `extra`
-    /// keys set on top (an `ipam` in `extra` replaces the whole IPAM object).
+    /// keys set on top (an `ipam` in `extra` replaces the whole IPAM object); the base is
+    /// shared with the differential kernel-state test (`bridge_kernel_state.rs`).
     fn conf(&self, extra: Value) -> String {
         self.conf_version("1.0.0", extra)
     }
 
     fn conf_version(&self, version: &str, extra: Value) -> String {
-        let mut conf = json!({
-            "cniVersion": version, "name": NET, "type": "bridge", "bridge": BR,
-            "ipam": {"type": "host-local", "subnet": "10.1.2.0/24",
-                     "dataDir": self.dir.path()}
-        });
-        for (k, v) in extra.as_object().into_iter().flatten() {
-            conf[k] = v.clone();
-        }
-        conf.to_string()
+        bridge_scenarios::netconf(version, self.dir.path(), &extra)
     }
 
     /// An IPAM object using this node's data dir.
     fn ipam(&self, subnet: &str) -> Value {
-        json!({"type": "host-local", "subnet": subnet, "dataDir": self.dir.path()})
+        bridge_scenarios::host_local(self.dir.path(), subnet)
     }
 
     fn call(&self, set: PluginSet, verb: &str, id: &str, pod: &PrivateNetns, conf: &str) -> Call {
@@ -420,13 +414,10 @@ fn statement_23_mtu_hairpin_promisc() {
         assert_eq!(nl(&node.ns).port_hairpin(host.index).unwrap(), Some(true));
 
         let node = Node::new();
+        // Kept alive: dropping the pod's namespace takes the veth pair with it.
+        let pod = pod_ns();
         let r = node
-            .add(
-                set,
-                "c1",
-                &pod_ns(),
-                &node.conf(json!({"promiscMode": true})),
-            )
+            .add(set, "c1", &pod, &node.conf(json!({"promiscMode": true})))
             .success();
         assert!(link(&node.ns, BR).unwrap().promisc, "{set:?}");
         let host = link(&node.ns, r["interfaces"][1]["name"].as_str().unwrap()).unwrap();
@@ -700,6 +691,20 @@ fn statement_27_check() {
             .run(node.call(set, "CHECK", "c1", &pod, &conf))
             .fails_with(code(set, 7));
         assert!(error_text(&e).contains("prevResult"), "{set:?}: {e}");
+        // The gateway bridge's (pinned) MAC changed, then restored.
+        let bridge = link(&node.ns, BR).unwrap();
+        nl(&node.ns)
+            .set_mac(bridge.index, [0x02, 0, 0, 0, 0x27, 0x27])
+            .unwrap();
+        let e = node
+            .run(node.call(set, "CHECK", "c1", &pod, &checked))
+            .fails_with(code(set, 102));
+        assert!(error_text(&e).contains(BR), "{set:?}: {e}");
+        nl(&node.ns)
+            .set_mac(bridge.index, bridge.mac.unwrap())
+            .unwrap();
+        node.run(node.call(set, "CHECK", "c1", &pod, &checked))
+            .quiet_success();
         // The address removed.
         let index = link(&pod, "eth0").unwrap().index;
         nl(&pod)
@@ -713,6 +718,93 @@ fn statement_27_check() {
         nl(&pod).del_link(index).unwrap();
         node.run(node.call(set, "CHECK", "c1", &pod, &checked))
             .fails_with(code(set, 102));
+    }
+}
+
+/// `ping -c 1 -W 1 ip` from inside `ns`: whether an answer came back within a second.
+fn ping(ns: &PrivateNetns, ip: &str) -> bool {
+    netns(ns)
+        .run(|| {
+            Command::new("ping")
+                .args(["-n", "-q", "-c", "1", "-W", "1", ip])
+                .output()
+        })
+        .unwrap()
+        .expect("run ping")
+        .status
+        .success()
+}
+
+/// Issue 18: on a bridge with a gateway address, the pod whose host veth has the lower MAC
+/// (the one a bridge that follows its ports takes) leaves. The bridge keeps its MAC, and the
+/// other pod reaches its gateway at once, through the gateway MAC its neighbour table
+/// already holds (a changed MAC would cost it 30-45 s until the entry is re-resolved).
+#[test]
+fn gateway_mac_outlives_the_pod_with_the_lowest_mac() {
+    let gw = "10.1.2.1";
+    for set in PluginSet::under_test() {
+        let node = Node::new();
+        let conf = node.conf(json!({"isGateway": true}));
+        let ids = ["a", "b"];
+        let pods = [pod_ns(), pod_ns()];
+        let results: Vec<Value> = ids
+            .iter()
+            .zip(&pods)
+            .map(|(id, pod)| node.add(set, id, pod, &conf).success())
+            .collect();
+        let host_mac = |r: &Value| {
+            let name = r["interfaces"][1]["name"].as_str().expect("host veth");
+            link(&node.ns, name).expect("host veth").mac
+        };
+        let low = usize::from(host_mac(&results[1]) < host_mac(&results[0]));
+        let stay = 1 - low;
+        let bridge_mac = link(&node.ns, BR).expect("bridge").mac;
+        assert!(
+            ping(&pods[stay], gw),
+            "{set:?}: gateway unreachable at first"
+        );
+        let learned = nl(&pods[stay])
+            .neighbours(None, Some(Family::V4))
+            .unwrap()
+            .into_iter()
+            .find(|n| n.ip.to_string() == gw)
+            .and_then(|n| n.mac);
+        assert_eq!(learned, bridge_mac, "{set:?}: the pod learned another MAC");
+
+        node.del(set, ids[low], &pods[low], &conf).quiet_success();
+        assert_eq!(
+            link(&node.ns, BR).unwrap().mac,
+            bridge_mac,
+            "{set:?}: the bridge's MAC changed when the pod with the lowest MAC left"
+        );
+        assert!(
+            ping(&pods[stay], gw),
+            "{set:?}: the remaining pod lost its gateway"
+        );
+        // CHECK compares the (pinned) bridge MAC with the one ADD reported.
+        let checked = with_prev(&conf, &results[stay]);
+        node.run(node.call(set, "CHECK", ids[stay], &pods[stay], &checked))
+            .quiet_success();
+    }
+}
+
+/// A bridge that already carries the gateway address (made by someone else, or by an
+/// earlier version of the plugin) gets pinned too, by ours; the reference pins only when it
+/// adds the address itself, so its bridge goes on following its ports.
+#[test]
+fn gateway_mac_pinned_when_the_bridge_already_has_the_gateway() {
+    for set in PluginSet::under_test() {
+        let node = Node::new();
+        bridge_with_address(&node, "10.1.2.1/24");
+        let conf = node.conf(json!({"isGateway": true}));
+        node.add(set, "c1", &pod_ns(), &conf).success();
+        let bridge = link(&node.ns, BR).expect("bridge");
+        let assigned = kernel::addr_assign_type(&netns(&node.ns), &bridge).unwrap();
+        let want = match set {
+            PluginSet::Ours => kernel::AddrAssignType::Set,
+            PluginSet::Reference => kernel::AddrAssignType::Random,
+        };
+        assert_eq!(assigned, want, "{set:?}");
     }
 }
 

@@ -22,16 +22,10 @@ pub(crate) fn ensure(nl: &mut Netlink, config: &Config) -> Result<Link, Error> {
             };
             match nl.create_bridge(&req) {
                 // A concurrent ADD created it first: use theirs.
-                Err(e) if e.is_exists() => {}
-                Err(e) => return Err(Error::io(format!("create bridge {name}"), e)),
-                Ok(()) => {
-                    // The plugin owns the bridge's routes: router advertisements must not add
-                    // any (the reference does the same). An IPv6-less kernel has no such key.
-                    let _ = kernel::sysctl::write_path(
-                        &["net", "ipv6", "conf", name, "accept_ra"],
-                        "0",
-                    );
+                Err(e) if !e.is_exists() => {
+                    return Err(Error::io(format!("create bridge {name}"), e))
                 }
+                _ => {}
             }
             nl.link_by_name(name).map_err(lookup_err)?.ok_or_else(|| {
                 Error::io(
@@ -51,6 +45,10 @@ pub(crate) fn ensure(nl: &mut Netlink, config: &Config) -> Result<Link, Error> {
             ),
         ));
     }
+    // The plugin owns the bridge's routes: router advertisements must not add any. As the
+    // reference, on every ADD (a bridge made by someone else too). An IPv6-less kernel has
+    // no such key.
+    let _ = kernel::sysctl::write_path(&["net", "ipv6", "conf", name, "accept_ra"], "0");
     if config.promisc && !link.promisc {
         nl.set_promisc(link.index, true)
             .map_err(|e| Error::io(format!("set bridge {name} promiscuous"), e))?;

@@ -65,8 +65,12 @@ pub(crate) fn run(
         .map(|(_, iface)| iface)
         .ok_or_else(|| failed("prevResult has no host veth interface", ""))?;
 
+    let bridge_iface = prev
+        .interfaces
+        .iter()
+        .find(|iface| iface.name == config.bridge && iface.sandbox.is_empty());
+
     let mut host_nl = netlink_here()?;
-    // The bridge's MAC is not compared: Linux changes it as ports come and go.
     let bridge = host_nl
         .link_by_name(&config.bridge)
         .map_err(io("look up the bridge"))?
@@ -79,6 +83,19 @@ pub(crate) fn run(
                 bridge.kind.as_deref().unwrap_or("device without a kind")
             ),
         ));
+    }
+
+    // With a gateway on it the bridge's MAC is pinned, and compared. Without, Linux gives
+    // the bridge the lowest MAC among its ports, which changes as pods come and go.
+    let pinned = config.is_gateway && config.ipam_type.is_some();
+    if let Some(want) = bridge_iface.filter(|i| pinned && !i.mac.is_empty()) {
+        let have = bridge.mac_string().unwrap_or_default();
+        if !have.eq_ignore_ascii_case(&want.mac) {
+            return Err(failed(
+                format!("bridge {} has another MAC", config.bridge),
+                format!("expected {}, found {have}", want.mac),
+            ));
+        }
     }
 
     let mut cont_nl = netlink_in(netns)?;

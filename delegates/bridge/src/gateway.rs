@@ -113,6 +113,39 @@ pub(crate) fn ensure_on_bridge(
     }
 }
 
+/// Pins the bridge's MAC to `mac`, the one it had before this ADD's port joined (its own
+/// random MAC when the bridge is new), as the reference does once it has put a gateway on
+/// the bridge. A bridge whose MAC was set from user space keeps it, instead of taking the
+/// lowest MAC among its ports (all zeros when none is left), so pods never lose their
+/// gateway's MAC when another pod leaves. Setting a MAC flushes the bridge's neighbour
+/// table, even when the value is unchanged, so a bridge already pinned (any ADD after the
+/// first) is left alone.
+pub(crate) fn pin_bridge_mac(
+    nl: &mut Netlink,
+    bridge: &str,
+    index: u32,
+    mac: Option<[u8; 6]>,
+) -> Result<(), Error> {
+    let link = nl
+        .link_by_index(index)
+        .map_err(|e| Error::io(format!("look up bridge {bridge}"), e))?
+        .ok_or_else(|| Error::io(format!("look up bridge {bridge}"), "it is gone"))?;
+    let Some(mac) = mac.or(link.mac) else {
+        return Ok(());
+    };
+    let pinned = kernel::Netns::current()
+        .and_then(|ns| kernel::addr_assign_type(&ns, &link))
+        .map(|t| t == kernel::AddrAssignType::Set);
+    match pinned {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        // Unknown: pin all the same; a flushed neighbour table is only re-resolved.
+        Err(e) => tracing::warn!("pinning the MAC of bridge {bridge} regardless: {e}"),
+    }
+    nl.set_mac(index, mac)
+        .map_err(|e| Error::io(format!("pin the MAC of bridge {bridge}"), e))
+}
+
 /// `RT_SCOPE_LINK`: IPv6 link-local addresses every link has, never a gateway.
 const RT_SCOPE_LINK: u8 = 253;
 

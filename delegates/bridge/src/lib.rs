@@ -7,10 +7,26 @@
 //!   the gateway on the bridge (`isGateway`), and adds nftables rules for `ipMasq` and
 //!   `macspoofchk`. A failure at any step undoes the steps before it, the IPAM reservation
 //!   included, and reports the failure.
+//! - Kernel state as the reference leaves it (`conformance/tests/bridge_kernel_state.rs`
+//!   compares the two and lists every difference kept, with its reason):
+//!   - with a gateway on the bridge, the bridge's MAC is pinned, once, to the one it had
+//!     before the ADD's port joined (its own random MAC when new), so its
+//!     `addr_assign_type` is "set": it no longer follows the lowest MAC among its ports,
+//!     and pods keep a valid gateway MAC as other pods come and go. Pinning flushes the
+//!     bridge's neighbour table, so an already pinned bridge is left alone;
+//!   - the container interface gets `arp_notify=1` and `accept_dad=0` (`accept_dad=1`,
+//!     `enhanced_dad=1` with `enabledad`) before it comes up, in IPAM mode, whatever the
+//!     address families, and ADD returns once its IPv6 addresses are no longer
+//!     tentative; the host end and the bridge get `accept_ra=0`;
+//!   - deliberately not as the reference (Debian's 1.1.1): both veth ends keep the
+//!     kernel's transmit queue length (1000) where the reference sets 0, which makes
+//!     FIFO qdiscs attached to them default to a one-packet limit (later reference
+//!     releases keep the kernel's value too); masquerading is nftables, not iptables.
 //! - DEL releases the IPAM reservation, deletes the container interface (its host end goes
 //!   with it) and the attachment's nftables rules; whatever is already gone is success.
-//! - CHECK compares the kernel with `prevResult`: bridge, both veth ends and their pairing,
-//!   addresses, routes and nftables rules, after the IPAM plugin's own CHECK.
+//! - CHECK compares the kernel with `prevResult`: bridge (its MAC too when it is pinned,
+//!   i.e. with `isGateway`), both veth ends and their pairing, addresses, routes and
+//!   nftables rules, after the IPAM plugin's own CHECK.
 //! - STATUS and GC are passed to the IPAM plugin; GC also removes nftables rules of
 //!   attachments not in `cni.dev/valid-attachments`.
 //!
@@ -176,6 +192,11 @@ impl Bridge {
                 &result,
                 config.enable_dad,
             )?;
+        } else if !config.disable_container_interface {
+            // L2 mode: no parameters to set, as in the reference; just up.
+            cont_nl
+                .set_link_up(pair.container.index)
+                .map_err(|e| Error::io(format!("set {} up", req.ifname), e))?;
         }
         for gw in &gateways {
             gateway::ensure_on_bridge(
@@ -185,6 +206,9 @@ impl Bridge {
                 *gw,
                 config.force_address,
             )?;
+        }
+        if !gateways.is_empty() {
+            gateway::pin_bridge_mac(&mut host_nl, &config.bridge, bridge.index, bridge.mac)?;
         }
         let mut families: Vec<Family> = gateways.iter().map(|g| Family::of(g.addr())).collect();
         families.dedup();
@@ -197,7 +221,8 @@ impl Bridge {
             masquerade::add(&config.network, &req.container_id, &req.ifname, &addrs)
                 .map_err(|e| Error::io("set up IP masquerading", e))?;
         }
-        // The bridge takes a port's MAC when its first port joins: read it now.
+        // The bridge takes a port's MAC when its first port joins (and keeps it once pinned):
+        // read it now.
         let bridge_mac = host_nl
             .link_by_index(bridge.index)
             .ok()

@@ -26,8 +26,9 @@ pub(crate) struct Pair {
 }
 
 /// Creates the pair in one request (the host end enslaved to `bridge_index` and up, with
-/// the requested MAC and MTU), then brings the container end up unless
-/// `disableContainerInterface`.
+/// the requested MAC and MTU). The container end stays down: it is brought up once its
+/// parameters are set (see `container`), or at once in L2 mode. The host end gets
+/// `accept_ra=0`, as in the reference: the node owns the routes of its pod links.
 pub(crate) fn create(
     host_nl: &mut Netlink,
     container_nl: &mut Netlink,
@@ -52,13 +53,10 @@ pub(crate) fn create(
         match host_nl.create_veth(&req) {
             Ok(()) => {
                 let host = lookup(host_nl, &name, "host")?;
-                let mut container = lookup(container_nl, ifname, "container")?;
-                if !config.disable_container_interface {
-                    container_nl
-                        .set_link_up(container.index)
-                        .map_err(|e| Error::io(format!("set {ifname} up"), e))?;
-                    container.up = true;
-                }
+                let container = lookup(container_nl, ifname, "container")?;
+                // An IPv6-less kernel has no such key: nothing to turn off then.
+                let _ =
+                    kernel::sysctl::write_path(&["net", "ipv6", "conf", &name, "accept_ra"], "0");
                 return Ok(Pair { host, container });
             }
             // EEXIST names no side: only retry when it is our random name that is taken.

@@ -6,11 +6,13 @@
 //! can configure a pod namespace without moving their thread into it. Only
 //! sysctl needs the thread itself inside the namespace; use [`Netns::enter`]
 //! (a [`NetnsGuard`] restores the original namespace on drop) or
-//! [`Netns::run`].
+//! [`Netns::run`]. What rtnetlink does not report about a link, how its MAC
+//! was assigned, comes from sysfs ([`addr_assign_type`]).
 //!
 //! No netlink crate type appears in the public API: the wire format is an
 //! implementation detail of this crate.
 
+mod addr_assign;
 mod address;
 mod error;
 mod family;
@@ -25,6 +27,7 @@ mod route;
 mod rule;
 pub mod sysctl;
 
+pub use addr_assign::{addr_assign_type, AddrAssignType};
 pub use address::{Address, AddressOptions};
 pub use error::{Error, Result};
 pub use family::Family;

@@ -45,6 +45,14 @@ pub struct Link {
     pub parent: Option<u32>,
     /// `IFLA_GROUP`: the device group (0, the default group, unless set).
     pub group: u32,
+    /// `IFLA_TXQLEN`: the transmit queue length (the default packet limit of
+    /// FIFO qdiscs attached to the device).
+    pub txqueuelen: u32,
+    /// `IFLA_NUM_TX_QUEUES` and `IFLA_NUM_RX_QUEUES`.
+    pub queues: (u32, u32),
+    /// Every `IFF_*` flag of the link header, administrative and operational
+    /// (`IFF_UP` is [`Link::up`], `IFF_PROMISC` [`Link::promisc`]).
+    pub flags: u32,
 }
 
 impl Link {
@@ -65,6 +73,9 @@ impl Link {
             promisc: msg.header.flags.contains(LinkFlags::Promisc),
             parent: None,
             group: 0,
+            txqueuelen: 0,
+            queues: (0, 0),
+            flags: msg.header.flags.bits(),
         };
         for attr in &msg.attributes {
             match attr {
@@ -73,6 +84,9 @@ impl Link {
                 LinkAttribute::Controller(m) if *m != 0 => link.master = Some(*m),
                 LinkAttribute::Link(p) if *p != 0 => link.parent = Some(*p),
                 LinkAttribute::Group(g) => link.group = *g,
+                LinkAttribute::TxQueueLen(q) => link.txqueuelen = *q,
+                LinkAttribute::NumTxQueues(q) => link.queues.0 = *q,
+                LinkAttribute::NumRxQueues(q) => link.queues.1 = *q,
                 LinkAttribute::Address(a) => link.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
                 LinkAttribute::LinkInfo(infos) => {
                     for info in infos {

@@ -46,6 +46,23 @@ pub fn write_path(components: &[&str], value: &str) -> Result<()> {
         .map_err(|e| Error::io(format!("write sysctl {} = {value:?}", path.display()), e))
 }
 
+/// The names of the entries of the directory `/proc/sys/<components joined by />`
+/// (e.g. every parameter of `net/ipv4/conf/eth0`), sorted.
+pub fn list_path(components: &[&str]) -> Result<Vec<String>> {
+    let path = path_of(components)?;
+    let op = || format!("list sysctl directory {}", path.display());
+    let mut names = std::fs::read_dir(&path)
+        .map_err(|e| Error::io(op(), e))?
+        .map(|entry| {
+            entry
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .map_err(|e| Error::io(op(), e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    names.sort();
+    Ok(names)
+}
+
 fn split(key: &str) -> Result<Vec<&str>> {
     if key.starts_with('/') {
         return Err(invalid_key(key, "must be relative to /proc/sys"));

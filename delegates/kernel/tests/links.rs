@@ -316,3 +316,56 @@ fn del_group_removes_exactly_that_group() {
     assert!(err.to_string().contains("group 0"), "{err}");
     assert_eq!(sb.nl.links().unwrap().len(), 3);
 }
+
+/// A bridge's MAC follows its lowest port until it is set; `addr_assign_type` tells the
+/// two apart, read from a sysfs of the sandbox (the process's /sys shows another namespace).
+/// The link view carries the queue length and flags.
+#[test]
+fn bridge_mac_assignment_and_link_details() {
+    use kernel::AddrAssignType;
+    let mut sb = sandbox();
+    sb.nl
+        .create_bridge(&BridgeRequest {
+            name: "br0".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let br = sb.nl.link_by_name("br0").unwrap().unwrap();
+    sb.nl.set_link_up(br.index).unwrap();
+    assert_eq!(
+        kernel::addr_assign_type(&sb.ns, &br).unwrap(),
+        AddrAssignType::Random
+    );
+    let up = sb.nl.link_by_index(br.index).unwrap().unwrap();
+    assert_eq!(up.txqueuelen, 1000);
+    assert_ne!(up.flags & 0x1, 0, "IFF_UP in the raw flags");
+
+    let low = [0x00, 0x00, 0x5e, 0x00, 0x53, 0x01];
+    let port = veth_up(&mut sb.nl, "port0", "port0p");
+    sb.nl.set_mac(port, low).unwrap();
+    sb.nl.set_master(port, br.index).unwrap();
+    let followed = sb.nl.link_by_index(br.index).unwrap().unwrap();
+    assert_eq!(
+        followed.mac,
+        Some(low),
+        "a bridge takes its lowest port's MAC"
+    );
+    let veth = sb.nl.link_by_index(port).unwrap().unwrap();
+    assert_eq!(
+        kernel::addr_assign_type(&sb.ns, &veth).unwrap(),
+        AddrAssignType::Set
+    );
+
+    sb.nl.set_mac(br.index, br.mac.unwrap()).unwrap();
+    let pinned = sb.nl.link_by_index(br.index).unwrap().unwrap();
+    assert_eq!(
+        kernel::addr_assign_type(&sb.ns, &pinned).unwrap(),
+        AddrAssignType::Set
+    );
+    sb.nl.del_link(port).unwrap();
+    assert_eq!(
+        sb.nl.link_by_index(br.index).unwrap().unwrap().mac,
+        br.mac,
+        "a pinned bridge keeps its MAC when its ports leave"
+    );
+}

@@ -57,3 +57,21 @@ fn invalid_keys_are_refused() {
     let err = sysctl::read("net.ipv4.no_such_key").unwrap_err();
     assert!(err.is_not_found(), "{err}");
 }
+
+/// `list_path` names a directory's parameters, in the namespace the thread is in.
+#[test]
+fn list_path_names_an_interfaces_parameters() {
+    let sb = common::sandbox();
+    let keys = sb
+        .ns
+        .run(|| kernel::sysctl::list_path(&["net", "ipv4", "conf", "lo"]))
+        .unwrap()
+        .unwrap();
+    assert!(keys.contains(&"arp_notify".to_string()), "{keys:?}");
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "sorted");
+    let missing = sb
+        .ns
+        .run(|| kernel::sysctl::list_path(&["net", "ipv4", "conf", "nosuchif"]))
+        .unwrap();
+    assert!(missing.is_err());
+}
