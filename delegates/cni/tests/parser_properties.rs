@@ -1,0 +1,151 @@
+//! Properties of the protocol library's parsers over arbitrary input: none panics, and every
+//! refusal is a CNI error with a code of the spec's table and a message; a netconf refused
+//! for a bad field names that field.
+
+use std::collections::HashMap;
+
+use cni::{CniArgs, CniResult, Command, ConfList, Error, NetConf, Request, Version};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+/// The codes a refusal of input may carry (spec 1-7, 11, 50-51; ours from 100).
+fn well_formed(e: &Error) -> bool {
+    let code = e.code.0;
+    let known = (1..=7).contains(&code) || code == 11 || code == 50 || code == 51 || code >= 100;
+    known && !e.msg.is_empty()
+}
+
+/// Any JSON value, a few levels deep, with keys the protocol knows mixed in.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        ".{0,12}".prop_map(Value::String),
+        prop_oneof![
+            Just("1.0.0"),
+            Just("0.4.0"),
+            Just("0.1.0"),
+            Just("9.9.9"),
+            Just("10.1.2.3/24"),
+            Just("eth0")
+        ]
+        .prop_map(|s| Value::String(s.into())),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((key(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop_oneof![
+            Just("cniVersion"),
+            Just("name"),
+            Just("type"),
+            Just("plugins"),
+            Just("ipam"),
+            Just("dns"),
+            Just("prevResult"),
+            Just("runtimeConfig"),
+            Just("capabilities"),
+            Just("args"),
+            Just("interfaces"),
+            Just("ips"),
+            Just("routes"),
+            Just("address"),
+            Just("interface"),
+            Just("gateway")
+        ]
+        .prop_map(String::from),
+        "[a-zA-Z]{1,8}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn byte_parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        for e in [
+            NetConf::parse(&bytes).err(),
+            ConfList::parse(&bytes).err(),
+            ConfList::from_single(&bytes).err(),
+            CniResult::parse_labelled(&bytes).err(),
+        ].into_iter().flatten() {
+            prop_assert!(well_formed(&e), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn structured_parsers_never_panic(value in json_value()) {
+        let bytes = serde_json::to_vec(&value).unwrap();
+        for e in [
+            NetConf::parse(&bytes).err(),
+            ConfList::parse(&bytes).err(),
+            ConfList::from_single(&bytes).err(),
+            CniResult::parse_labelled(&bytes).err(),
+        ].into_iter().flatten() {
+            prop_assert!(well_formed(&e), "{e:?}");
+        }
+        for version in Version::ALL {
+            if let Err(e) = CniResult::from_value(value.clone(), version) {
+                prop_assert!(well_formed(&e), "{e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn cni_args_never_panic_and_round_trip(raw in ".{0,64}") {
+        match CniArgs::parse(&raw) {
+            Ok(args) => prop_assert_eq!(CniArgs::parse(&args.to_env()).unwrap(), args),
+            Err(e) => prop_assert!(well_formed(&e) && e.code.0 == 4, "{e:?}"),
+        }
+    }
+
+    #[test]
+    fn requests_never_panic_and_name_what_they_refuse(
+        command in prop::sample::select(vec![Command::Add, Command::Del, Command::Check, Command::Status, Command::Gc]),
+        container_id in prop_oneof![Just("c1".to_string()), ".{0,20}"],
+        ifname in prop_oneof![Just("eth0".to_string()), ".{0,20}"],
+        cni_args in prop_oneof![Just(String::new()), ".{0,30}"],
+        name in prop_oneof![Just("net1".to_string()), ".{0,12}"],
+        version in prop_oneof![Just("1.1.0".to_string()), Just("0.3.1".to_string()), ".{0,6}"],
+        extra in json_value(),
+    ) {
+        let mut conf = json!({"cniVersion": version, "name": name, "type": "x"});
+        if let (Some(obj), Value::Object(more)) = (conf.as_object_mut(), extra) {
+            for (k, v) in more {
+                obj.entry(k).or_insert(v);
+            }
+        }
+        let env: HashMap<&str, String> = HashMap::from([
+            ("CNI_CONTAINERID", container_id.clone()),
+            ("CNI_NETNS", "/var/run/netns/x".to_string()),
+            ("CNI_IFNAME", ifname.clone()),
+            ("CNI_ARGS", cni_args),
+            ("CNI_PATH", "/opt/cni/bin".to_string()),
+        ]);
+        let lookup = |k: &str| env.get(k).cloned();
+        let stdin = serde_json::to_vec(&conf).unwrap();
+        if let Err(e) = Request::parse(command, &lookup, stdin, &Version::ALL) {
+            prop_assert!(well_formed(&e), "{e:?}");
+            let text = format!("{} {}", e.msg, e.details);
+            // Code 4 names the variable, code 7 the field, code 1 the versions.
+            match e.code.0 {
+                4 => prop_assert!(text.contains("CNI_") || text.contains("container") || text.contains("interface"), "{e:?}"),
+                7 => prop_assert!(text.contains("name"), "{e:?}"),
+                1 => prop_assert!(text.contains("version") || text.contains("cniVersion"), "{e:?}"),
+                6 => prop_assert!(text.contains("config"), "{e:?}"),
+                _ => {}
+            }
+        }
+    }
+}
