@@ -67,15 +67,16 @@ pub(crate) fn plan(config: &Config, result: &mut CniResult) -> Result<Vec<IpNet>
     Ok(bridge_addrs)
 }
 
-/// Puts `gw` on the bridge. An address already there is kept; another IPv4 address (or an
-/// IPv6 one in an overlapping subnet) is replaced with `forceAddress`, an error without.
+/// Puts `gw` on the bridge; whether this call added it. An address already there is kept;
+/// another IPv4 address (or an IPv6 one in an overlapping subnet) is replaced with
+/// `forceAddress`, an error without.
 pub(crate) fn ensure_on_bridge(
     nl: &mut Netlink,
     bridge: &str,
     bridge_index: u32,
     gw: IpNet,
     force: bool,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let family = Family::of(gw.addr());
     let existing = nl
         .addresses(Some(bridge_index), Some(family))
@@ -85,7 +86,7 @@ pub(crate) fn ensure_on_bridge(
             continue;
         }
         if a.addr == gw {
-            return Ok(());
+            return Ok(false);
         }
         let conflicts =
             family == Family::V4 || a.addr.contains(&gw.addr()) || gw.contains(&a.addr.addr());
@@ -107,41 +108,30 @@ pub(crate) fn ensure_on_bridge(
             .map_err(|e| Error::io(format!("remove {} from bridge {bridge}", a.addr), e))?;
     }
     match nl.add_address(bridge_index, gw, AddressOptions::default()) {
-        // Another ADD on this bridge got there first.
-        Err(e) if e.is_exists() => Ok(()),
-        other => other.map_err(|e| Error::io(format!("add gateway {gw} to bridge {bridge}"), e)),
+        // Another ADD on this bridge got there first (and pins it).
+        Err(e) if e.is_exists() => Ok(false),
+        other => other
+            .map(|()| true)
+            .map_err(|e| Error::io(format!("add gateway {gw} to bridge {bridge}"), e)),
     }
 }
 
 /// Pins the bridge's MAC to `mac`, the one it had before this ADD's port joined (its own
-/// random MAC when the bridge is new), as the reference does once it has put a gateway on
-/// the bridge. A bridge whose MAC was set from user space keeps it, instead of taking the
+/// random MAC when the bridge is new), as the reference does when it puts a gateway on the
+/// bridge. A bridge whose MAC was set from user space keeps it, instead of taking the
 /// lowest MAC among its ports (all zeros when none is left), so pods never lose their
-/// gateway's MAC when another pod leaves. Setting a MAC flushes the bridge's neighbour
-/// table, even when the value is unchanged, so a bridge already pinned (any ADD after the
-/// first) is left alone.
+/// gateway's MAC when another pod leaves. Called only by the ADD that added the gateway:
+/// setting a MAC flushes the bridge's neighbour table, even when the value is unchanged,
+/// and the pin outlives every later ADD and DEL.
 pub(crate) fn pin_bridge_mac(
     nl: &mut Netlink,
     bridge: &str,
     index: u32,
     mac: Option<[u8; 6]>,
 ) -> Result<(), Error> {
-    let link = nl
-        .link_by_index(index)
-        .map_err(|e| Error::io(format!("look up bridge {bridge}"), e))?
-        .ok_or_else(|| Error::io(format!("look up bridge {bridge}"), "it is gone"))?;
-    let Some(mac) = mac.or(link.mac) else {
+    let Some(mac) = mac else {
         return Ok(());
     };
-    let pinned = kernel::Netns::current()
-        .and_then(|ns| kernel::addr_assign_type(&ns, &link))
-        .map(|t| t == kernel::AddrAssignType::Set);
-    match pinned {
-        Ok(true) => return Ok(()),
-        Ok(false) => {}
-        // Unknown: pin all the same; a flushed neighbour table is only re-resolved.
-        Err(e) => tracing::warn!("pinning the MAC of bridge {bridge} regardless: {e}"),
-    }
     nl.set_mac(index, mac)
         .map_err(|e| Error::io(format!("pin the MAC of bridge {bridge}"), e))
 }

@@ -9,11 +9,12 @@
 //!   included, and reports the failure.
 //! - Kernel state as the reference leaves it (`conformance/tests/bridge_kernel_state.rs`
 //!   compares the two and lists every difference kept, with its reason):
-//!   - with a gateway on the bridge, the bridge's MAC is pinned, once, to the one it had
+//!   - the ADD that puts a gateway on the bridge pins the bridge's MAC to the one it had
 //!     before the ADD's port joined (its own random MAC when new), so its
 //!     `addr_assign_type` is "set": it no longer follows the lowest MAC among its ports,
 //!     and pods keep a valid gateway MAC as other pods come and go. Pinning flushes the
-//!     bridge's neighbour table, so an already pinned bridge is left alone;
+//!     bridge's neighbour table, so later ADDs leave the pinned bridge alone; a bridge
+//!     that someone else gave the gateway address is left as the reference leaves it;
 //!   - the container interface gets `arp_notify=1` and `accept_dad=0` (`accept_dad=1`,
 //!     `enhanced_dad=1` with `enabledad`) before it comes up, in IPAM mode, whatever the
 //!     address families, and ADD returns once its IPv6 addresses are no longer
@@ -198,8 +199,9 @@ impl Bridge {
                 .set_link_up(pair.container.index)
                 .map_err(|e| Error::io(format!("set {} up", req.ifname), e))?;
         }
+        let mut added_gateway = false;
         for gw in &gateways {
-            gateway::ensure_on_bridge(
+            added_gateway |= gateway::ensure_on_bridge(
                 &mut host_nl,
                 &config.bridge,
                 bridge.index,
@@ -207,7 +209,7 @@ impl Bridge {
                 config.force_address,
             )?;
         }
-        if !gateways.is_empty() {
+        if added_gateway {
             gateway::pin_bridge_mac(&mut host_nl, &config.bridge, bridge.index, bridge.mac)?;
         }
         let mut families: Vec<Family> = gateways.iter().map(|g| Family::of(g.addr())).collect();
