@@ -1,5 +1,5 @@
 //! Kernel operations for meta-cni: network namespaces, rtnetlink (links,
-//! addresses, routes, policy rules, neighbours) and sysctl.
+//! addresses, routes) and sysctl.
 //!
 //! Everything is synchronous and scoped: a [`Netlink`] handle is bound to the
 //! network namespace it was opened in (see [`Netlink::in_netns`]), so callers
@@ -17,28 +17,19 @@ mod address;
 mod error;
 mod family;
 mod link;
-mod neighbour;
 mod netlink;
 mod netns;
 pub mod nft;
-mod pinned_netns;
 mod private_netns;
 mod route;
-mod rule;
 pub mod sysctl;
 
 pub use addr_assign::{addr_assign_type, AddrAssignType};
 pub use address::{Address, AddressOptions};
 pub use error::{Error, Result};
 pub use family::Family;
-pub use link::{
-    format_mac, BridgeRequest, BridgeVlan, Link, MacvlanMode, MacvlanRequest, VethRequest,
-    VxlanRequest,
-};
-pub use neighbour::Neighbour;
+pub use link::{format_mac, BridgeRequest, BridgeVlan, Link, VethRequest};
 pub use netlink::Netlink;
 pub use netns::{Netns, NetnsGuard};
-pub use pinned_netns::PinnedNetns;
 pub use private_netns::PrivateNetns;
 pub use route::{Route, RouteScope, RT_TABLE_LOCAL, RT_TABLE_MAIN};
-pub use rule::Rule;

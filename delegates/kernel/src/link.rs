@@ -1,20 +1,17 @@
-//! Network interfaces: the [`Link`] view, creation requests for veth,
-//! bridge, macvlan and vxlan, link attribute changes, and bridge port
-//! settings (hairpin, VLANs).
+//! Network interfaces: the [`Link`] view, creation requests for veth and
+//! bridge, link attribute changes, and bridge port settings (hairpin, VLANs).
 
-use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
 use netlink_packet_core::{DefaultNla, Nla, NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
     AfSpecBridge, BridgeFlag, BridgeVlanInfo, BridgeVlanInfoFlags, InfoBridge, InfoData, InfoKind,
-    InfoMacVlan, InfoVeth, InfoVxlan, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo,
-    LinkMessage, LinkProtoInfoBridge, MacVlanMode as NlMacVlanMode,
+    InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, LinkProtoInfoBridge,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::error::Result;
-use crate::netlink::{Netlink, Request};
+use crate::netlink::Netlink;
 use crate::netns::Netns;
 
 /// `IFLA_BRPORT_MODE`: the bridge port hairpin flag.
@@ -144,59 +141,6 @@ pub struct BridgeRequest {
     pub vlan_filtering: bool,
     /// Default PVID for new ports (kernel default 1; 0 disables).
     pub vlan_default_pvid: Option<u16>,
-}
-
-/// Macvlan operating mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MacvlanMode {
-    /// Macvlans on the same parent can talk to each other.
-    #[default]
-    Bridge,
-    /// No traffic between macvlans on the same parent.
-    Private,
-    /// Traffic between macvlans goes out to the adjacent switch.
-    Vepa,
-    /// The single macvlan takes over the parent.
-    Passthru,
-}
-
-/// A macvlan to create.
-#[derive(Debug, Clone, Default)]
-pub struct MacvlanRequest<'a> {
-    /// Name of the new device.
-    pub name: String,
-    /// Index of the parent device, in the socket's namespace.
-    pub parent_index: u32,
-    /// Mode.
-    pub mode: MacvlanMode,
-    /// Namespace to create the device directly in.
-    pub netns: Option<&'a Netns>,
-    /// MTU.
-    pub mtu: Option<u32>,
-    /// MAC address.
-    pub mac: Option<[u8; 6]>,
-}
-
-/// A vxlan device to create.
-#[derive(Debug, Clone, Default)]
-pub struct VxlanRequest {
-    /// Name of the new device.
-    pub name: String,
-    /// VXLAN network identifier.
-    pub vni: u32,
-    /// Underlay device index.
-    pub parent_index: Option<u32>,
-    /// Local underlay address.
-    pub local: Option<IpAddr>,
-    /// Remote (unicast) or group (multicast) underlay address.
-    pub remote: Option<IpAddr>,
-    /// UDP destination port (default 4789, the IANA port, not the kernel's
-    /// legacy 8472).
-    pub port: Option<u16>,
-    /// Learn remote MACs from received traffic.
-    pub learning: bool,
-    /// MTU.
-    pub mtu: Option<u32>,
 }
 
 /// A VLAN entry of a bridge or bridge port.
@@ -383,22 +327,6 @@ impl Netlink {
         )
     }
 
-    /// Deletes several links in one round trip. Every deletion is attempted;
-    /// the result has one entry per index, in order (use
-    /// [`crate::Error::is_not_found`] to ignore links already gone). The
-    /// outer error is for socket failures.
-    pub fn del_links(&mut self, indexes: &[u32]) -> Result<Vec<Result<()>>> {
-        let requests = indexes
-            .iter()
-            .map(|&index| Request {
-                msg: RouteNetlinkMessage::DelLink(link_msg(index)),
-                flags: 0,
-                op: format!("delete link {index}"),
-            })
-            .collect();
-        self.batch(requests)
-    }
-
     fn create_link(&mut self, msg: LinkMessage, op: &str) -> Result<()> {
         self.execute(
             RouteNetlinkMessage::NewLink(msg),
@@ -449,58 +377,6 @@ impl Netlink {
         let data = (!data.is_empty()).then_some(InfoData::Bridge(data));
         msg.attributes.push(info(InfoKind::Bridge, data));
         self.create_link(msg, &format!("create bridge {}", req.name))
-    }
-
-    /// Creates a macvlan on a parent of the socket's namespace, optionally
-    /// directly in another namespace.
-    pub fn create_macvlan(&mut self, req: &MacvlanRequest<'_>) -> Result<()> {
-        let mut msg = LinkMessage::default();
-        common_attrs(&mut msg, &req.name, req.mtu, req.mac);
-        msg.attributes.push(LinkAttribute::Link(req.parent_index));
-        if let Some(ns) = req.netns {
-            msg.attributes
-                .push(LinkAttribute::NetNsFd(ns.as_fd().as_raw_fd()));
-        }
-        let mode = match req.mode {
-            MacvlanMode::Bridge => NlMacVlanMode::Bridge,
-            MacvlanMode::Private => NlMacVlanMode::Private,
-            MacvlanMode::Vepa => NlMacVlanMode::Vepa,
-            MacvlanMode::Passthru => NlMacVlanMode::Passthrough,
-        };
-        msg.attributes.push(info(
-            InfoKind::MacVlan,
-            Some(InfoData::MacVlan(vec![InfoMacVlan::Mode(mode)])),
-        ));
-        let op = format!("create macvlan {} on link {}", req.name, req.parent_index);
-        self.create_link(msg, &op)
-    }
-
-    /// Creates a vxlan device.
-    pub fn create_vxlan(&mut self, req: &VxlanRequest) -> Result<()> {
-        let mut msg = LinkMessage::default();
-        common_attrs(&mut msg, &req.name, req.mtu, None);
-        let mut data = vec![
-            InfoVxlan::Id(req.vni),
-            InfoVxlan::Port(req.port.unwrap_or(4789)),
-            InfoVxlan::Learning(req.learning),
-        ];
-        if let Some(parent) = req.parent_index {
-            data.push(InfoVxlan::Link(parent));
-        }
-        match req.local {
-            Some(IpAddr::V4(a)) => data.push(InfoVxlan::Local(a)),
-            Some(IpAddr::V6(a)) => data.push(InfoVxlan::Local6(a)),
-            None => {}
-        }
-        match req.remote {
-            Some(IpAddr::V4(a)) => data.push(InfoVxlan::Group(a)),
-            Some(IpAddr::V6(a)) => data.push(InfoVxlan::Group6(a)),
-            None => {}
-        }
-        msg.attributes
-            .push(info(InfoKind::Vxlan, Some(InfoData::Vxlan(data))));
-        let op = format!("create vxlan {} vni {}", req.name, req.vni);
-        self.create_link(msg, &op)
     }
 
     /// Turns hairpin mode of a bridge port on or off (traffic may be sent

@@ -1,5 +1,5 @@
 //! The rtnetlink socket and its request plumbing: single requests with ACK,
-//! dumps, and batches of requests sent in one datagram.
+//! and dumps.
 
 use netlink_packet_core::{
     NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NlasIterator, NLMSG_DONE,
@@ -11,12 +11,8 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use crate::error::{Error, Result};
 use crate::netns::Netns;
 
-/// Receive buffer asked for, so that large dumps and the ACKs of big batches
-/// are not dropped (the kernel caps it at net.core.rmem_max).
+/// Receive buffer asked for, so that large dumps are not dropped (the kernel caps it at net.core.rmem_max).
 const RCVBUF: usize = 1 << 20;
-/// Requests per datagram in a batch: keeps each datagram far below the
-/// default socket send buffer.
-const BATCH_CHUNK: usize = 128;
 /// `NLMSGERR_ATTR_MSG`: the human-readable extended-ack message.
 const NLMSGERR_ATTR_MSG: u16 = 1;
 const NLMSG_HDRLEN: usize = 16;
@@ -30,14 +26,6 @@ const NLMSG_HDRLEN: usize = 16;
 pub struct Netlink {
     socket: Socket,
     seq: u32,
-}
-
-/// One request of a batch: message, extra `NLM_F_*` flags, and the
-/// description used in its error.
-pub(crate) struct Request {
-    pub(crate) msg: RouteNetlinkMessage,
-    pub(crate) flags: u16,
-    pub(crate) op: String,
 }
 
 /// One decoded message from a reply datagram.
@@ -130,62 +118,6 @@ impl Netlink {
                 }
             }
         }
-    }
-
-    /// Sends several requests back to back (one datagram per
-    /// [`BATCH_CHUNK`] requests), each with `NLM_F_ACK`, then reads all the
-    /// ACKs. The kernel processes every request even when an earlier one
-    /// fails, so the result has one entry per request, in order. The outer
-    /// error is for socket failures only.
-    pub(crate) fn batch(&mut self, requests: Vec<Request>) -> Result<Vec<Result<()>>> {
-        let mut results = Vec::with_capacity(requests.len());
-        let mut requests = requests.into_iter().peekable();
-        while requests.peek().is_some() {
-            let chunk: Vec<Request> = requests.by_ref().take(BATCH_CHUNK).collect();
-            results.extend(self.batch_chunk(chunk)?);
-        }
-        Ok(results)
-    }
-
-    fn batch_chunk(&mut self, requests: Vec<Request>) -> Result<Vec<Result<()>>> {
-        let first = self.seq.wrapping_add(1).max(1);
-        let mut buf = Vec::new();
-        let mut ops = Vec::with_capacity(requests.len());
-        for req in requests {
-            let seq = self.next_seq();
-            if seq < first {
-                // Keep sequence numbers contiguous within a chunk across wrap.
-                self.seq = first;
-            }
-            buf.extend(encode(
-                req.msg,
-                NLM_F_REQUEST | NLM_F_ACK | req.flags,
-                self.seq,
-            ));
-            ops.push(req.op);
-        }
-        let op = format!("send batch of {} requests", ops.len());
-        self.send(&buf, &op)?;
-        let mut results: Vec<Option<Result<()>>> = ops.iter().map(|_| None).collect();
-        let mut remaining = ops.len();
-        while remaining > 0 {
-            for (got, reply) in self.recv(&op)? {
-                let idx = got.wrapping_sub(first) as usize;
-                if idx >= ops.len() || results[idx].is_some() {
-                    continue;
-                }
-                let result = match reply {
-                    Reply::Message(_) => continue,
-                    Reply::Ack(None) | Reply::Done(None) => Ok(()),
-                    Reply::Ack(Some((errno, msg))) | Reply::Done(Some((errno, msg))) => {
-                        Err(netlink_error(&ops[idx], errno, msg))
-                    }
-                };
-                results[idx] = Some(result);
-                remaining -= 1;
-            }
-        }
-        Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
     }
 
     fn send(&mut self, buf: &[u8], op: &str) -> Result<()> {

@@ -1,4 +1,4 @@
-//! Addresses, routes, policy rules and neighbours in a private namespace.
+//! Addresses and routes in a private namespace.
 
 mod common;
 
@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use common::{sandbox, veth_up};
 use ipnet::IpNet;
-use kernel::{AddressOptions, Family, Route, RouteScope, Rule, RT_TABLE_MAIN};
+use kernel::{AddressOptions, Family, Route, RouteScope, RT_TABLE_MAIN};
 
 fn net(s: &str) -> IpNet {
     s.parse().unwrap()
@@ -168,89 +168,4 @@ fn routes_with_gateway_metrics_and_tables() {
         .any(|r| r.dst == net("fd01::/64")));
     let err = sb.nl.del_route(&gw_route).unwrap_err();
     assert!(err.is_not_found(), "{err}");
-}
-
-#[test]
-fn policy_rules() {
-    let mut sb = sandbox();
-    let mut rule = Rule::new(Family::V4, 1000);
-    rule.priority = Some(100);
-    rule.src = Some(net("10.9.0.0/16"));
-    rule.iif = Some("lo".into());
-    rule.fwmark = Some(0x10);
-    sb.nl.add_rule(&rule).unwrap();
-    let err = sb.nl.add_rule(&rule).unwrap_err();
-    assert!(err.is_exists(), "{err}");
-    assert!(err.to_string().contains("pref 100"), "{err}");
-
-    let mut v6 = Rule::new(Family::V6, 2000);
-    v6.priority = Some(200);
-    v6.dst = Some(net("fd00:1::/48"));
-    v6.oif = Some("lo".into());
-    sb.nl.add_rule(&v6).unwrap();
-
-    let rules = sb.nl.rules(Family::V4).unwrap();
-    assert!(rules.contains(&rule), "{rules:?}");
-    // The kernel's defaults are listed too.
-    assert!(rules
-        .iter()
-        .any(|r| r.priority == Some(32766) && r.table == RT_TABLE_MAIN));
-    let rules6 = sb.nl.rules(Family::V6).unwrap();
-    assert!(rules6.contains(&v6), "{rules6:?}");
-
-    sb.nl.del_rule(&rule).unwrap();
-    sb.nl.del_rule(&v6).unwrap();
-    assert!(!sb.nl.rules(Family::V4).unwrap().contains(&rule));
-    assert!(!sb.nl.rules(Family::V6).unwrap().contains(&v6));
-    assert!(sb.nl.del_rule(&rule).unwrap_err().is_not_found());
-}
-
-#[test]
-fn neighbours_v4_v6() {
-    let mut sb = sandbox();
-    let idx = veth_up(&mut sb.nl, "n0", "n0p");
-    let mac = [0x02, 0, 0, 0, 0, 0x09];
-    sb.nl.add_neighbour(idx, ip("10.1.0.9"), mac).unwrap();
-    sb.nl.add_neighbour(idx, ip("fd00::9"), mac).unwrap();
-    let err = sb.nl.add_neighbour(idx, ip("10.1.0.9"), mac).unwrap_err();
-    assert!(err.is_exists(), "{err}");
-    assert!(
-        err.to_string()
-            .contains("10.1.0.9 lladdr 02:00:00:00:00:09"),
-        "{err}"
-    );
-
-    let ns = sb.nl.neighbours(Some(idx), None).unwrap();
-    for addr in ["10.1.0.9", "fd00::9"] {
-        let n = ns.iter().find(|n| n.ip == ip(addr)).expect(addr);
-        assert!(n.permanent);
-        assert_eq!(n.mac, Some(mac));
-        assert_eq!(n.index, idx);
-    }
-    assert_eq!(
-        sb.nl.neighbours(Some(idx), Some(Family::V4)).unwrap().len(),
-        1
-    );
-
-    let new_mac = [0x02, 0, 0, 0, 0, 0x0a];
-    sb.nl
-        .replace_neighbour(idx, ip("10.1.0.9"), new_mac)
-        .unwrap();
-    let n = sb.nl.neighbours(Some(idx), Some(Family::V4)).unwrap();
-    assert_eq!(n[0].mac, Some(new_mac));
-
-    sb.nl.del_neighbour(idx, ip("10.1.0.9")).unwrap();
-    sb.nl.del_neighbour(idx, ip("fd00::9")).unwrap();
-    let left = sb.nl.neighbours(Some(idx), None).unwrap();
-    assert!(
-        !left
-            .iter()
-            .any(|n| n.ip == ip("10.1.0.9") || n.ip == ip("fd00::9")),
-        "{left:?}"
-    );
-    assert!(sb
-        .nl
-        .del_neighbour(idx, ip("10.1.0.9"))
-        .unwrap_err()
-        .is_not_found());
 }

@@ -3,10 +3,7 @@
 mod common;
 
 use common::{sandbox, veth_up};
-use kernel::{
-    format_mac, BridgeRequest, BridgeVlan, MacvlanMode, MacvlanRequest, Netlink, VethRequest,
-    VxlanRequest,
-};
+use kernel::{format_mac, BridgeRequest, BridgeVlan, Netlink, VethRequest};
 
 #[test]
 fn loopback_up_down() {
@@ -210,91 +207,6 @@ fn bridge_vlan_filtering() {
         .unwrap()
         .iter()
         .any(|v| v.vid == 100));
-}
-
-#[test]
-fn macvlan_on_veth_parent() {
-    let mut sb = sandbox();
-    let parent = veth_up(&mut sb.nl, "mvparent", "mvparentp");
-    sb.nl
-        .create_macvlan(&MacvlanRequest {
-            name: "mv0".into(),
-            parent_index: parent,
-            mode: MacvlanMode::Bridge,
-            netns: None,
-            mtu: Some(1400),
-            mac: Some([0x02, 1, 2, 3, 4, 5]),
-        })
-        .unwrap();
-    let mv = sb.nl.link_by_name("mv0").unwrap().unwrap();
-    assert_eq!(mv.kind.as_deref(), Some("macvlan"));
-    assert_eq!(mv.mtu, 1400);
-    assert_eq!(mv.mac, Some([0x02, 1, 2, 3, 4, 5]));
-
-    // Created directly in a pod namespace.
-    let pod = sandbox();
-    sb.nl
-        .create_macvlan(&MacvlanRequest {
-            name: "eth0".into(),
-            parent_index: parent,
-            mode: MacvlanMode::Private,
-            netns: Some(&pod.ns),
-            ..Default::default()
-        })
-        .unwrap();
-    assert!(sb.nl.link_by_name("eth0").unwrap().is_none());
-    let mut pod_nl = Netlink::in_netns(&pod.ns).unwrap();
-    let eth0 = pod_nl.link_by_name("eth0").unwrap().unwrap();
-    assert_eq!(eth0.kind.as_deref(), Some("macvlan"));
-}
-
-#[test]
-fn vxlan_device() {
-    let mut sb = sandbox();
-    sb.nl
-        .create_vxlan(&VxlanRequest {
-            name: "vx42".into(),
-            vni: 42,
-            local: Some("10.0.0.1".parse().unwrap()),
-            remote: Some("10.0.0.2".parse().unwrap()),
-            mtu: Some(1450),
-            ..Default::default()
-        })
-        .unwrap();
-    let vx = sb.nl.link_by_name("vx42").unwrap().unwrap();
-    assert_eq!(vx.kind.as_deref(), Some("vxlan"));
-    assert_eq!(vx.mtu, 1450);
-}
-
-#[test]
-fn del_links_batch() {
-    let mut sb = sandbox();
-    let mut indexes = Vec::new();
-    for name in ["bra", "brb", "brc"] {
-        sb.nl
-            .create_bridge(&BridgeRequest {
-                name: name.into(),
-                ..Default::default()
-            })
-            .unwrap();
-        indexes.push(sb.nl.link_by_name(name).unwrap().unwrap().index);
-    }
-    let results = sb.nl.del_links(&indexes).unwrap();
-    assert_eq!(results.len(), 3);
-    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
-    let names: Vec<_> = sb.nl.links().unwrap().into_iter().map(|l| l.name).collect();
-    assert_eq!(names, ["lo"]);
-
-    // A missing link fails on its own; the others are still deleted.
-    let a = veth_up(&mut sb.nl, "da", "dap");
-    let results = sb.nl.del_links(&[a, 7777]).unwrap();
-    assert!(results[0].is_ok());
-    let err = results[1].as_ref().unwrap_err();
-    assert!(err.is_not_found(), "{err}");
-    assert!(err.to_string().contains("delete link 7777"), "{err}");
-    assert!(sb.nl.del_links(&[]).unwrap().is_empty());
-
-    assert!(sb.nl.del_link(a).unwrap_err().is_not_found());
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use kernel::{Netns, PinnedNetns, PrivateNetns};
+use kernel::{Netns, PrivateNetns};
 
 #[test]
 fn open_missing_path_is_not_found() {
@@ -73,43 +73,4 @@ fn guard_restores_namespace_after_panic() {
     }));
     assert!(result.is_err());
     assert!(Netns::current().unwrap().same_as(&before).unwrap());
-}
-
-fn mounted(path: &Path) -> bool {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let p = path.to_str().unwrap();
-    info.lines().any(|l| l.split(' ').nth(4) == Some(p))
-}
-
-#[test]
-fn pinned_netns_create_and_remove() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pinned");
-    let pinned = PinnedNetns::create(&path).unwrap();
-    assert_eq!(pinned.path(), path);
-    assert!(mounted(&path));
-    let ns = pinned.netns().unwrap();
-    assert!(!ns.same_as(&Netns::current().unwrap()).unwrap());
-    // The namespace is usable through the pinned file.
-    let mut nl = kernel::Netlink::in_netns(&ns).unwrap();
-    assert!(nl.link_by_name("lo").unwrap().is_some());
-    drop(nl);
-    drop(ns);
-
-    // Creating over an existing file fails and leaves it alone.
-    let err = PinnedNetns::create(&path).unwrap_err();
-    assert!(err.is_exists(), "{err}");
-
-    pinned.remove().unwrap();
-    assert!(!mounted(&path));
-    assert!(!path.exists());
-}
-
-#[test]
-fn pinned_netns_drop_cleans_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pinned-drop");
-    drop(PinnedNetns::create(&path).unwrap());
-    assert!(!mounted(&path));
-    assert!(!path.exists());
 }
