@@ -1,5 +1,5 @@
 //! Kernel operations for meta-cni: network namespaces, rtnetlink (links,
-//! addresses, routes) and sysctl.
+//! addresses, routes, neighbours) and sysctl.
 //!
 //! Everything is synchronous and scoped: a [`Netlink`] handle is bound to the
 //! network namespace it was opened in (see [`Netlink::in_netns`]), so callers
@@ -17,6 +17,7 @@ mod address;
 mod error;
 mod family;
 mod link;
+mod neighbour;
 mod netlink;
 mod netns;
 pub mod nft;
@@ -29,6 +30,7 @@ pub use address::{Address, AddressOptions};
 pub use error::{Error, Result};
 pub use family::Family;
 pub use link::{format_mac, BridgeRequest, BridgeVlan, Link, VethRequest};
+pub use neighbour::Neighbour;
 pub use netlink::Netlink;
 pub use netns::{Netns, NetnsGuard};
 pub use private_netns::PrivateNetns;

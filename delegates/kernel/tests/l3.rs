@@ -1,4 +1,4 @@
-//! Addresses and routes in a private namespace.
+//! Addresses, routes and neighbours in a private namespace.
 
 mod common;
 
@@ -168,4 +168,54 @@ fn routes_with_gateway_metrics_and_tables() {
         .any(|r| r.dst == net("fd01::/64")));
     let err = sb.nl.del_route(&gw_route).unwrap_err();
     assert!(err.is_not_found(), "{err}");
+}
+
+#[test]
+fn neighbours_v4_v6() {
+    let mut sb = sandbox();
+    let idx = veth_up(&mut sb.nl, "n0", "n0p");
+    let mac = [0x02, 0, 0, 0, 0, 0x09];
+    sb.nl.add_neighbour(idx, ip("10.1.0.9"), mac).unwrap();
+    sb.nl.add_neighbour(idx, ip("fd00::9"), mac).unwrap();
+    let err = sb.nl.add_neighbour(idx, ip("10.1.0.9"), mac).unwrap_err();
+    assert!(err.is_exists(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("10.1.0.9 lladdr 02:00:00:00:00:09"),
+        "{err}"
+    );
+
+    let ns = sb.nl.neighbours(Some(idx), None).unwrap();
+    for addr in ["10.1.0.9", "fd00::9"] {
+        let n = ns.iter().find(|n| n.ip == ip(addr)).expect(addr);
+        assert!(n.permanent);
+        assert_eq!(n.mac, Some(mac));
+        assert_eq!(n.index, idx);
+    }
+    assert_eq!(
+        sb.nl.neighbours(Some(idx), Some(Family::V4)).unwrap().len(),
+        1
+    );
+
+    let new_mac = [0x02, 0, 0, 0, 0, 0x0a];
+    sb.nl
+        .replace_neighbour(idx, ip("10.1.0.9"), new_mac)
+        .unwrap();
+    let n = sb.nl.neighbours(Some(idx), Some(Family::V4)).unwrap();
+    assert_eq!(n[0].mac, Some(new_mac));
+
+    sb.nl.del_neighbour(idx, ip("10.1.0.9")).unwrap();
+    sb.nl.del_neighbour(idx, ip("fd00::9")).unwrap();
+    let left = sb.nl.neighbours(Some(idx), None).unwrap();
+    assert!(
+        !left
+            .iter()
+            .any(|n| n.ip == ip("10.1.0.9") || n.ip == ip("fd00::9")),
+        "{left:?}"
+    );
+    assert!(sb
+        .nl
+        .del_neighbour(idx, ip("10.1.0.9"))
+        .unwrap_err()
+        .is_not_found());
 }
