@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cni::chain::Executor;
-use cni::invoke::{exec, find_in_path, Invocation};
-use cni::{Error, Plugin};
+use cni::invoke::{exec_plugin, find_in_path, Invocation};
+use cni::{CniResult, Error, Plugin};
+use serde_json::{Map, Value};
 
 /// The bundled delegates, by the name each is run as.
 const BUNDLED: &[(&str, &dyn Plugin)] = &[
@@ -46,7 +47,12 @@ fn is_this_binary(path: &Path) -> bool {
 }
 
 impl Executor for InProcess {
-    fn run(&self, plugin_type: &str, inv: &Invocation, config: &[u8]) -> Result<Vec<u8>, Error> {
+    fn run(
+        &self,
+        plugin_type: &str,
+        inv: &Invocation,
+        config: Map<String, Value>,
+    ) -> Result<Option<CniResult>, Error> {
         let binary = find_in_path(plugin_type, &inv.path)?;
         if is_this_binary(&binary) {
             if let Some(plugin) = bundled(plugin_type) {
@@ -54,7 +60,7 @@ impl Executor for InProcess {
                 return cni::skeleton::call(plugin, inv, config);
             }
         }
-        exec(&binary, inv, config)
+        exec_plugin(&binary, inv, &config)
     }
 }
 

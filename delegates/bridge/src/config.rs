@@ -332,7 +332,7 @@ mod tests {
                 _ => None,
             }
         };
-        let req = Request::parse(Command::Add, &env, stdin, &Version::ALL)?;
+        let req = Request::parse(Command::Add, &env, &stdin, &Version::ALL)?;
         Config::load(&req)
     }
 

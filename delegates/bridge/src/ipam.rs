@@ -22,19 +22,21 @@ impl<'a> Ipam<'a> {
         }
     }
 
-    fn run(&self, command: Command) -> Result<Vec<u8>, Error> {
+    fn run(&self, command: Command) -> Result<Option<CniResult>, Error> {
         let inv = Invocation::from_request(self.req).with_command(command);
         self.exec
-            .run(self.plugin_type, &inv, &self.req.stdin)
+            .run(self.plugin_type, &inv, self.req.raw_netconf.clone())
             .map_err(|e| e.context(format!("IPAM plugin {} {command}", self.plugin_type)))
     }
 
     /// ADD: the addresses, routes and DNS the IPAM plugin reserved.
     pub(crate) fn add(&self) -> Result<CniResult, Error> {
-        let out = self.run(Command::Add)?;
-        let (result, _) = CniResult::parse_labelled(&out)
-            .map_err(|e| e.context(format!("IPAM plugin {} ADD result", self.plugin_type)))?;
-        Ok(result)
+        self.run(Command::Add)?.ok_or_else(|| {
+            Error::internal(
+                format!("IPAM plugin {} ADD", self.plugin_type),
+                "the executor returned no result",
+            )
+        })
     }
 
     /// DEL, CHECK, STATUS or GC: success or the plugin's error.

@@ -93,6 +93,19 @@ impl CniArgs {
         }
     }
 
+    /// Whether every pair comes back unchanged from the `K=V;K=V` form: true of what
+    /// [`CniArgs::parse`] makes, not always of what [`CniArgs::set`] makes.
+    pub fn fits_env(&self) -> bool {
+        self.pairs
+            .iter()
+            .all(|(k, v)| !k.is_empty() && !k.contains(['=', ';']) && !v.contains(['=', ';']))
+    }
+
+    /// Whether there are no pairs (`CNI_ARGS` unset).
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
     /// Back to the `K=V;K=V` form.
     pub fn to_env(&self) -> String {
         let parts: Vec<String> = self.pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -110,6 +123,10 @@ mod tests {
         assert_eq!(a.get("K8S_POD_NAME"), Some("web"));
         assert_eq!(a.to_env(), "IgnoreUnknown=1;K8S_POD_NAME=web;IP=10.0.0.5");
         assert!(CniArgs::parse("").unwrap().pairs().next().is_none());
+        assert!(a.fits_env());
+        let mut b = a.clone();
+        b.set("K", "x;y");
+        assert!(!b.fits_env());
     }
 
     #[test]

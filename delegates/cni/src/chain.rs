@@ -6,16 +6,25 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::invoke::{exec, find_in_path, Invocation};
+use crate::invoke::{exec_plugin, find_in_path, Invocation};
 use crate::netconf::{ConfList, NetConf};
 use crate::request::Command;
 use crate::result::CniResult;
 use crate::version::Version;
 
 /// Runs one plugin of a chain: exec'd from `CNI_PATH`, or in-process for our own plugins.
+/// Typed both ways, so an in-process call never goes through text; an exec turns the
+/// netconf into stdin and stdout into a result itself.
 pub trait Executor {
-    /// Runs plugin `plugin_type` for `inv` with netconf `config`; returns its stdout.
-    fn run(&self, plugin_type: &str, inv: &Invocation, config: &[u8]) -> Result<Vec<u8>, Error>;
+    /// Runs plugin `plugin_type` for `inv` with netconf `config` (a JSON object). Returns
+    /// an ADD's result as the caller reads it (parsed from the version it is labelled
+    /// with), `None` for the other verbs.
+    fn run(
+        &self,
+        plugin_type: &str,
+        inv: &Invocation,
+        config: Map<String, Value>,
+    ) -> Result<Option<CniResult>, Error>;
 }
 
 /// Execs every plugin from `CNI_PATH`, as the spec describes.
@@ -23,8 +32,13 @@ pub trait Executor {
 pub struct ExecFromPath;
 
 impl Executor for ExecFromPath {
-    fn run(&self, plugin_type: &str, inv: &Invocation, config: &[u8]) -> Result<Vec<u8>, Error> {
-        exec(&find_in_path(plugin_type, &inv.path)?, inv, config)
+    fn run(
+        &self,
+        plugin_type: &str,
+        inv: &Invocation,
+        config: Map<String, Value>,
+    ) -> Result<Option<CniResult>, Error> {
+        exec_plugin(&find_in_path(plugin_type, &inv.path)?, inv, &config)
     }
 }
 
@@ -89,7 +103,7 @@ impl<'a> Chain<'a> {
         prev: Option<&CniResult>,
         runtime: &Map<String, Value>,
         extra: &[(&str, Value)],
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<Map<String, Value>, Error> {
         let mut conf = self.list.plugins[index].clone();
         conf.insert("name".into(), Value::String(self.list.name.clone()));
         conf.insert("cniVersion".into(), Value::String(self.version.to_string()));
@@ -112,7 +126,7 @@ impl<'a> Chain<'a> {
         for (k, v) in extra {
             conf.insert((*k).to_string(), v.clone());
         }
-        serde_json::to_vec(&conf).map_err(|e| Error::internal("encode plugin config", e))
+        Ok(conf)
     }
 
     fn plugin_type(&self, index: usize) -> &str {
@@ -126,9 +140,9 @@ impl<'a> Chain<'a> {
         &self,
         index: usize,
         inv: &Invocation,
-        config: &[u8],
+        config: Map<String, Value>,
         exec: &dyn Executor,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<Option<CniResult>, Error> {
         let t = self.plugin_type(index);
         exec.run(t, inv, config).map_err(|e| {
             e.context(format!(
@@ -150,9 +164,12 @@ impl<'a> Chain<'a> {
         let mut prev: Option<CniResult> = None;
         for i in 0..self.list.plugins.len() {
             let config = self.plugin_config(i, prev.as_ref(), runtime, &[])?;
-            let out = self.run(i, &inv, &config, exec)?;
-            let (result, _) = CniResult::parse_labelled(&out)
-                .map_err(|e| e.context(format!("result of plugin {}", self.plugin_type(i))))?;
+            let result = self.run(i, &inv, config, exec)?.ok_or_else(|| {
+                Error::internal(
+                    format!("plugin {} ADD", self.plugin_type(i)),
+                    "the executor returned no result",
+                )
+            })?;
             prev = Some(result);
         }
         prev.ok_or_else(|| Error::internal("conflist ADD", "no plugins"))
@@ -173,7 +190,7 @@ impl<'a> Chain<'a> {
         for i in (0..self.list.plugins.len()).rev() {
             let outcome = self
                 .plugin_config(i, prev, runtime, &[])
-                .and_then(|config| self.run(i, &inv, &config, exec));
+                .and_then(|config| self.run(i, &inv, config, exec));
             if let Err(e) = outcome {
                 tracing::warn!("DEL went on past a failure: {e}");
                 first_error.get_or_insert(e);
@@ -202,7 +219,7 @@ impl<'a> Chain<'a> {
         let inv = inv.with_command(Command::Check);
         for i in 0..self.list.plugins.len() {
             let config = self.plugin_config(i, Some(cached), runtime, &[])?;
-            self.run(i, &inv, &config, exec)?;
+            self.run(i, &inv, config, exec)?;
         }
         Ok(())
     }
@@ -216,7 +233,7 @@ impl<'a> Chain<'a> {
         let inv = inv.with_command(Command::Status);
         for i in 0..self.list.plugins.len() {
             let config = self.plugin_config(i, None, &Map::new(), &[])?;
-            self.run(i, &inv, &config, exec)?;
+            self.run(i, &inv, config, exec)?;
         }
         Ok(())
     }
@@ -240,7 +257,7 @@ impl<'a> Chain<'a> {
         for i in 0..self.list.plugins.len() {
             let outcome = self
                 .plugin_config(i, None, &Map::new(), &[(VALID_ATTACHMENTS, valid.clone())])
-                .and_then(|config| self.run(i, &inv, &config, exec));
+                .and_then(|config| self.run(i, &inv, config, exec));
             if let Err(e) = outcome {
                 first_error.get_or_insert(e);
             }
@@ -264,13 +281,21 @@ mod tests {
     }
 
     impl Executor for Recorder {
-        fn run(&self, t: &str, inv: &Invocation, config: &[u8]) -> Result<Vec<u8>, Error> {
-            let conf: Value = serde_json::from_slice(config).unwrap();
+        fn run(
+            &self,
+            t: &str,
+            inv: &Invocation,
+            config: Map<String, Value>,
+        ) -> Result<Option<CniResult>, Error> {
+            let conf = Value::Object(config);
             self.calls
                 .borrow_mut()
                 .push((t.to_string(), inv.command, conf.clone()));
             if self.fail == Some(t) {
                 return Err(Error::new(crate::ErrorCode(7), format!("{t} refused"), ""));
+            }
+            if inv.command != Command::Add {
+                return Ok(None);
             }
             let mut result = match conf.get("prevResult") {
                 Some(prev) => CniResult::from_value(prev.clone(), Version::V1_0_0).unwrap(),
@@ -280,7 +305,7 @@ mod tests {
                 name: t.to_string(),
                 ..Default::default()
             });
-            Ok(result.to_json(Version::V1_0_0).unwrap().into_bytes())
+            Ok(Some(result))
         }
     }
 

@@ -1,13 +1,17 @@
 //! Running a delegate plugin binary as the spec says: found in `CNI_PATH`, exec'd with the
 //! `CNI_*` environment and the netconf on stdin, its stdout read as a result or an error.
+//! This is the only place a delegate call becomes env, bytes and text and back.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 
+use serde_json::{Map, Value};
+
 use crate::args::CniArgs;
 use crate::error::{Error, ErrorCode};
-use crate::request::{Command, EnvSource, Request};
+use crate::request::{Command, Request};
+use crate::result::CniResult;
 use crate::validate;
 use crate::version::Version;
 
@@ -49,7 +53,9 @@ impl Invocation {
         }
     }
 
-    fn env(&self) -> Vec<(&'static str, String)> {
+    /// The environment `exec` gives the plugin (also what proves in-process calls see the
+    /// same values: [`Request::from_invocation`]'s tests).
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![("CNI_COMMAND", self.command.as_str().to_string())];
         let mut put = |k: &'static str, v: &str| {
             if !v.is_empty() {
@@ -74,19 +80,6 @@ impl Invocation {
             .collect();
         put("CNI_PATH", &path.join(":"));
         env
-    }
-}
-
-/// An in-process delegate reads its environment from the invocation, as an exec'd one
-/// would from its process environment.
-impl EnvSource for Invocation {
-    fn var(&self, key: &str) -> Result<Option<String>, Error> {
-        Ok(self
-            .env()
-            .into_iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
-            .filter(|v| !v.is_empty()))
     }
 }
 
@@ -172,6 +165,24 @@ pub fn exec(binary: &Path, inv: &Invocation, stdin: &[u8]) -> Result<Vec<u8>, Er
         format!("plugin {name} {} failed ({})", inv.command, out.status),
         stderr.trim().to_string(),
     ))
+}
+
+/// Execs `binary` for `inv` with netconf `config` (serialized onto its stdin): an ADD's
+/// result, read as libcni reads it (in the version it is labelled with); nothing for the
+/// other verbs, whose stdout is not read.
+pub fn exec_plugin(
+    binary: &Path,
+    inv: &Invocation,
+    config: &Map<String, Value>,
+) -> Result<Option<CniResult>, Error> {
+    let stdin =
+        serde_json::to_vec(config).map_err(|e| Error::internal("encode plugin config", e))?;
+    let stdout = exec(binary, inv, &stdin)?;
+    if inv.command != Command::Add {
+        return Ok(None);
+    }
+    let (result, _) = CniResult::parse_labelled(&stdout)?;
+    Ok(Some(result))
 }
 
 /// A plugin's VERSION answer.
@@ -271,6 +282,28 @@ mod tests {
         let e = exec(&bin, &inv(dir.path()), b"{}").unwrap_err();
         assert_eq!(e.code, ErrorCode::DELEGATE_FAILED);
         assert_eq!(e.details, "oops");
+    }
+
+    #[test]
+    fn exec_plugin_reads_only_an_adds_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = script(
+            dir.path(),
+            "res",
+            r#"cat >/dev/null; echo '{"cniVersion":"0.2.0","ip4":{"ip":"10.0.0.2/24"}}'"#,
+        );
+        let config: Map<String, Value> =
+            serde_json::from_str(r#"{"cniVersion":"1.0.0","name":"n"}"#).unwrap();
+        let result = exec_plugin(&bin, &inv(dir.path()), &config)
+            .unwrap()
+            .unwrap();
+        assert_eq!(result.ips[0].address.to_string(), "10.0.0.2/24");
+        let del = inv(dir.path()).with_command(Command::Del);
+        assert_eq!(exec_plugin(&bin, &del, &config).unwrap(), None);
+        let bin = script(dir.path(), "garbage", "echo nope");
+        let e = exec_plugin(&bin, &inv(dir.path()), &config).unwrap_err();
+        assert_eq!(e.code, ErrorCode::DECODING_FAILURE);
+        assert_eq!(e.msg, "decode result");
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! - [`CniResult`]: one result model, printed and parsed in any version.
 //! - [`NetConf`], [`ConfList`]: configurations, unknown keys kept.
 //! - [`Error`]: the error object and the spec's codes.
-//! - [`Plugin`] and [`skeleton`]: env + stdin in, one JSON object out.
-//! - [`invoke`] and [`chain`]: running delegate plugins and conflists as libcni does.
+//! - [`Plugin`] and [`skeleton`]: env + stdin in, one JSON object out; or, in-process, a
+//!   typed invocation and netconf in, a typed result or error out, validated alike.
+//! - [`invoke`] and [`chain`]: running delegate plugins and conflists as libcni does, typed
+//!   up to the exec boundary.
 
 pub mod args;
 pub mod chain;

@@ -61,16 +61,35 @@ pub struct NetConf {
 impl NetConf {
     /// Decodes a netconf: code 6 when it is not a JSON object.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        NetConf::decode(bytes).map(|(conf, _)| conf)
+    }
+
+    /// Decodes a netconf read from stdin into its typed form and the JSON object it came
+    /// from (kept so it can be passed on exactly as received): code 6 when it is not a JSON
+    /// object.
+    pub fn decode(bytes: &[u8]) -> Result<(Self, Map<String, Value>), Error> {
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| Error::decoding("error decoding network config", e))?;
-        if !value.is_object() {
+        let Value::Object(object) = value else {
             return Err(Error::decoding(
                 "error decoding network config",
                 "the network config must be a JSON object",
             ));
-        }
-        serde_json::from_value(value)
-            .map_err(|e| Error::decoding("error decoding network config", e))
+        };
+        NetConf::from_object(object)
+    }
+
+    /// Decodes a netconf handed over as a JSON object (an in-process call), with the same
+    /// errors as [`NetConf::decode`] gives for its text; the object is given back.
+    pub fn from_object(object: Map<String, Value>) -> Result<(Self, Map<String, Value>), Error> {
+        // Deserialized by reference, so the object is kept without a copy.
+        let value = Value::Object(object);
+        let conf = NetConf::deserialize(&value)
+            .map_err(|e| Error::decoding("error decoding network config", e))?;
+        let Value::Object(object) = value else {
+            unreachable!("built as an object above")
+        };
+        Ok((conf, object))
     }
 
     /// Checks `name` is present and valid: code 7 otherwise.

@@ -264,6 +264,12 @@ impl CniResult {
     pub fn parse_labelled(bytes: &[u8]) -> Result<(Self, Version), Error> {
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| Error::decoding("decode result", e))?;
+        CniResult::from_labelled(value)
+    }
+
+    /// As [`CniResult::parse_labelled`], for a result already decoded (an in-process
+    /// plugin's wire form, a cached result).
+    pub fn from_labelled(value: Value) -> Result<(Self, Version), Error> {
         let label = value
             .get("cniVersion")
             .and_then(Value::as_str)

@@ -1,13 +1,16 @@
-//! The plugin skeleton: one trait every bundled plugin implements, and the function that
-//! turns a call (env + stdin) into exactly one JSON object on stdout and an exit code.
+//! The plugin skeleton: one trait every bundled plugin implements, the function that turns
+//! a call (env + stdin) into exactly one JSON object on stdout and an exit code, and the one
+//! that runs a plugin in-process on a typed invocation with the same outcome.
 
 use std::io::{Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::invoke::Invocation;
 use crate::netconf::NetConf;
 use crate::request::{Command, EnvSource, ProcessEnv, Request};
 use crate::result::CniResult;
@@ -100,51 +103,19 @@ pub fn run(plugin: &dyn Plugin, env: &dyn EnvSource, stdin: Vec<u8>) -> Outcome 
             return Ok(version_info(supported, &stdin));
         }
         // Decode once; label errors with the request's version as soon as we can tell it.
-        let netconf = NetConf::parse(&stdin);
+        let netconf = NetConf::decode(&stdin);
         if let Some(v) = netconf
             .as_ref()
             .ok()
-            .and_then(|c| c.cni_version.parse::<Version>().ok())
+            .and_then(|(c, _)| c.cni_version.parse::<Version>().ok())
             .filter(|v| supported.contains(v))
         {
             version = v;
         }
-        let req = Request::from_decoded(command, env, stdin, netconf, supported)?;
-        req.args.check_known(plugin.known_args())?;
-        let span = tracing::info_span!(
-            "cni",
-            plugin = plugin.name(),
-            verb = %command,
-            container = %req.container_id,
-            netns = ?req.netns,
-            ifname = %req.ifname,
-        );
-        let _entered = span.enter();
-        let verb = AssertUnwindSafe(|| -> Result<String, Error> {
-            match command {
-                Command::Add => plugin.add(&req)?.to_json(req.version),
-                Command::Del => plugin.del(&req).map(|()| String::new()),
-                Command::Check => plugin.check(&req).map(|()| String::new()),
-                Command::Status => plugin.status(&req).map(|()| String::new()),
-                Command::Gc => plugin.gc(&req).map(|()| String::new()),
-                Command::Version => unreachable!("answered above"),
-            }
-        });
-        let result = catch_unwind(verb).unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(Error::internal(
-                format!("{} {command} panicked", plugin.name()),
-                what,
-            ))
-        });
-        if let Err(e) = &result {
-            tracing::warn!(code = %e.code, "{e}");
-        }
-        result
+        let req = Request::from_decoded(command, env, netconf, supported)?;
+        Ok(dispatch(plugin, &req)?
+            .map(|wire| wire.to_string())
+            .unwrap_or_default())
     })();
     match outcome {
         Ok(stdout) => Outcome {
@@ -158,25 +129,67 @@ pub fn run(plugin: &dyn Plugin, env: &dyn EnvSource, stdin: Vec<u8>) -> Outcome 
     }
 }
 
-/// Runs `plugin` in-process for a delegate invocation: the same validation, result and
-/// error as if it had been exec'd with `inv`'s environment and `stdin`.
+/// Runs `plugin` in-process for a delegate invocation `inv` with netconf `config`: the same
+/// validation, logging, result and error as if it had been exec'd with `inv`'s environment
+/// and `config` on stdin, without going through text. An ADD's result is the plugin's in
+/// the wire form of the request's version, read back as a caller reads it (so what that
+/// version cannot say is gone, as after an exec); the other verbs give `None`, VERSION
+/// included (it needs no plugin: ask with [`crate::invoke::version_of`]).
 pub fn call(
     plugin: &dyn Plugin,
-    inv: &crate::invoke::Invocation,
-    stdin: &[u8],
-) -> Result<Vec<u8>, Error> {
-    let outcome = run(plugin, inv, stdin.to_vec());
-    if outcome.exit_code == 0 {
-        return Ok(outcome.stdout.into_bytes());
+    inv: &Invocation,
+    config: Map<String, Value>,
+) -> Result<Option<CniResult>, Error> {
+    if inv.command == Command::Version {
+        return Ok(None);
     }
-    Err(
-        serde_json::from_str::<Error>(&outcome.stdout).unwrap_or_else(|e| {
-            Error::internal(
-                format!("{} failed with an unreadable error", plugin.name()),
-                e,
-            )
-        }),
-    )
+    let req = Request::from_invocation(inv, config, plugin.supported_versions())?;
+    dispatch(plugin, &req)?
+        .map(|wire| CniResult::from_labelled(wire).map(|(result, _)| result))
+        .transpose()
+}
+
+/// What an exec'd call ([`run`]) and an in-process one ([`call`]) share once the request
+/// is valid: the plugin's `CNI_ARGS` check, then the verb under a span, a panic turned into
+/// code 100 and a failure logged. An ADD's result comes back in the wire form of the
+/// request's version: what the plugin prints.
+fn dispatch(plugin: &dyn Plugin, req: &Request) -> Result<Option<Value>, Error> {
+    req.args.check_known(plugin.known_args())?;
+    let command = req.command;
+    let span = tracing::info_span!(
+        "cni",
+        plugin = plugin.name(),
+        verb = %command,
+        container = %req.container_id,
+        netns = ?req.netns,
+        ifname = %req.ifname,
+    );
+    let _entered = span.enter();
+    let verb = AssertUnwindSafe(|| -> Result<Option<Value>, Error> {
+        match command {
+            Command::Add => plugin.add(req)?.to_value(req.version).map(Some),
+            Command::Del => plugin.del(req).map(|()| None),
+            Command::Check => plugin.check(req).map(|()| None),
+            Command::Status => plugin.status(req).map(|()| None),
+            Command::Gc => plugin.gc(req).map(|()| None),
+            Command::Version => unreachable!("answered before a request is built"),
+        }
+    });
+    let result = catch_unwind(verb).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::internal(
+            format!("{} {command} panicked", plugin.name()),
+            what,
+        ))
+    });
+    if let Err(e) = &result {
+        tracing::warn!(code = %e.code, "{e}");
+    }
+    result
 }
 
 /// The `main` of a plugin binary: logs set up, stdin read, one call run, its object printed.
@@ -340,6 +353,64 @@ mod tests {
                     exit_code: 0
                 },
                 "{verb}"
+            );
+        }
+    }
+
+    /// `call` gives what an exec of `run` gives once its stdout is read as a caller reads it.
+    #[test]
+    fn call_is_run_without_text() {
+        let base = crate::invoke::Invocation {
+            command: Command::Add,
+            container_id: "c1".into(),
+            netns: Some("/proc/self/ns/net".into()),
+            ifname: "eth0".into(),
+            args: crate::CniArgs::default(),
+            path: vec!["/opt/cni/bin".into()],
+        };
+        let mut cases = Vec::new();
+        for v in Version::ALL {
+            cases.push((base.clone(), v));
+        }
+        for command in [Command::Del, Command::Check, Command::Status, Command::Gc] {
+            cases.push((base.with_command(command), Version::V1_1_0));
+            cases.push((base.with_command(command), Version::V0_3_1));
+        }
+        let mut boom = base.clone();
+        boom.ifname = "boom0".into();
+        cases.push((boom, Version::V1_0_0));
+        let mut unknown = base.clone();
+        unknown.args.set("FOO", "1");
+        cases.push((unknown, Version::V1_0_0));
+        let mut known = base.clone();
+        known.args.set("IP", "10.0.0.9");
+        cases.push((known, Version::V1_0_0));
+        let mut missing = base.clone();
+        missing.netns = None;
+        cases.push((missing, Version::V1_0_0));
+
+        for (inv, v) in cases {
+            let conf = serde_json::json!({"cniVersion": v, "name": "n", "type": "echo"});
+            let vars: HashMap<&str, String> = inv.env().into_iter().collect();
+            let env = |k: &str| vars.get(k).cloned();
+            let out = run(&Echo, &env, serde_json::to_vec(&conf).unwrap());
+            let exec = if out.exit_code != 0 {
+                Err(serde_json::from_str::<Error>(&out.stdout).unwrap())
+            } else if inv.command == Command::Add {
+                Ok(Some(
+                    CniResult::parse_labelled(out.stdout.as_bytes()).unwrap().0,
+                ))
+            } else {
+                Ok(None)
+            };
+            let Value::Object(conf) = conf else {
+                unreachable!()
+            };
+            assert_eq!(
+                super::call(&Echo, &inv, conf),
+                exec,
+                "{} at {v}",
+                inv.command
             );
         }
     }

@@ -337,7 +337,7 @@ mod tests {
     use cni::{CniArgs, Command, NetConf};
 
     fn request(netconf: &str, cni_args: &str) -> Request {
-        let netconf = NetConf::parse(netconf.as_bytes()).unwrap();
+        let (netconf, raw_netconf) = NetConf::decode(netconf.as_bytes()).unwrap();
         let version = Version::from_config(&netconf.cni_version, &Version::ALL).unwrap();
         Request {
             command: Command::Add,
@@ -346,7 +346,7 @@ mod tests {
             ifname: "eth0".into(),
             args: CniArgs::parse(cni_args).unwrap(),
             path: vec![],
-            stdin: vec![],
+            raw_netconf,
             netconf,
             version,
         }
