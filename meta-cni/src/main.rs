@@ -21,6 +21,13 @@ const PLUGINS: &[(&str, &dyn Plugin)] = &[
     ("meta-cni", &meta::MetaPlugin),
 ];
 
+/// The environment variables every plugin of this binary logs by, when its netconf does not
+/// say (the README documents them).
+const LOG_ENV: cni::logging::EnvNames = cni::logging::EnvNames {
+    level: "META_CNI_LOG",
+    file: "META_CNI_LOG_FILE",
+};
+
 fn plugin_named(name: &str) -> Option<&'static dyn Plugin> {
     PLUGINS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
 }
@@ -32,7 +39,7 @@ fn main() -> ExitCode {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     match plugin_named(&name) {
-        Some(plugin) => cni::skeleton::main(plugin),
+        Some(plugin) => cni::skeleton::main(plugin, &LOG_ENV),
         None => {
             let e = cni::Error::new(
                 cni::ErrorCode::INVALID_NETWORK_CONFIG,
