@@ -81,7 +81,7 @@ impl Pod {
         // YAML is what operators write; JSON is YAML too.
         std::fs::write(
             dir.join(format!("{name}.yaml")),
-            serde_yaml::to_string(nad).unwrap(),
+            serde_saphyr::to_string(nad).unwrap(),
         )
         .unwrap();
     }

@@ -69,7 +69,7 @@ pub(crate) fn read_nad(
             Err(e) => return Err(Error::io(format!("read NAD {}", path.display()), e)),
         };
         // YAML is a superset of JSON: one parser reads both forms.
-        let nad: NetworkAttachmentDefinition = serde_yaml::from_str(&text)
+        let nad: NetworkAttachmentDefinition = serde_saphyr::from_str(&text)
             .map_err(|e| Error::decoding(format!("NAD file {}", path.display()), e))?;
         return Ok(Some(nad));
     }
