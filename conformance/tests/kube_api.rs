@@ -678,15 +678,17 @@ mod kube_client {
 
     async fn client(kubeconfig: &Path) -> Client {
         let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("read the kubeconfig");
-        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
             .expect("a config from the kubeconfig");
+        // As the plugin does: it retries by its own policy, not kube's (429, 503, 504).
+        config.default_retry = false;
         Client::try_from(config).expect("a client without TLS for an http:// server")
     }
 
-    fn api_error(err: kube::Error) -> kube::error::ErrorResponse {
+    fn api_error(err: kube::Error) -> kube::core::Status {
         match err {
-            kube::Error::Api(response) => response,
+            kube::Error::Api(status) => *status,
             other => panic!("expected an API error, got {other:?}"),
         }
     }
