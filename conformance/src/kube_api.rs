@@ -43,7 +43,6 @@ mod faults;
 mod fixtures;
 mod handler;
 mod kubeconfig;
-mod merge_patch;
 mod patch;
 mod recorded;
 mod route;
@@ -51,7 +50,6 @@ mod server;
 mod state;
 mod status;
 mod store;
-mod timestamp;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -66,7 +64,6 @@ pub use kubeconfig::{
     write_kubeconfig, write_kubeconfig_with_token_file, write_token_file, KUBECONFIG_FILE,
     TOKEN_FILE,
 };
-pub use merge_patch::merge_patch;
 pub use recorded::RecordedRequest;
 
 use server::Server;

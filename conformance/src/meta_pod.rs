@@ -109,7 +109,7 @@ impl MetaPod {
         // YAML is what operators write; JSON is YAML too.
         std::fs::write(
             dir.join(format!("{name}.yaml")),
-            serde_yaml::to_string(nad).expect("encode NAD"),
+            serde_saphyr::to_string(nad).expect("encode NAD"),
         )
         .expect("write NAD");
     }

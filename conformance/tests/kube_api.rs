@@ -644,7 +644,7 @@ fn kubeconfig_is_private_and_names_the_server() {
     let path = write_kubeconfig(dir.path(), &api);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    let yaml: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let yaml: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(yaml["apiVersion"], "v1");
     assert_eq!(yaml["kind"], "Config");
     assert_eq!(yaml["clusters"][0]["cluster"]["server"], api.url());
@@ -652,7 +652,7 @@ fn kubeconfig_is_private_and_names_the_server() {
     assert_eq!(yaml["current-context"], yaml["contexts"][0]["name"]);
 
     let path = write_kubeconfig_with_token_file(dir.path(), &api);
-    let yaml: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let yaml: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let token_file = dir.path().join(TOKEN_FILE);
     assert_eq!(
         yaml["users"][0]["user"]["tokenFile"],
@@ -678,15 +678,17 @@ mod kube_client {
 
     async fn client(kubeconfig: &Path) -> Client {
         let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("read the kubeconfig");
-        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
             .expect("a config from the kubeconfig");
+        // As the plugin does: it retries by its own policy, not kube's (429, 503, 504).
+        config.default_retry = false;
         Client::try_from(config).expect("a client without TLS for an http:// server")
     }
 
-    fn api_error(err: kube::Error) -> kube::error::ErrorResponse {
+    fn api_error(err: kube::Error) -> kube::core::Status {
         match err {
-            kube::Error::Api(response) => response,
+            kube::Error::Api(status) => *status,
             other => panic!("expected an API error, got {other:?}"),
         }
     }

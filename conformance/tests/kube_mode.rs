@@ -417,6 +417,19 @@ fn transient_api_failures_are_retried() {
 }
 
 #[test]
+fn api_retries_are_the_plugins_alone() {
+    // With no retries allowed, one 503 fails the call: the client does not retry on its own.
+    let c = Cluster::new();
+    let conf = c.conf(json!({"apiRetries": 0}));
+    c.api.clear_requests();
+    c.api.fail_next(1, 503);
+    let e = c.run(c.call("ADD", &conf)).fails_with(11);
+    assert!(e["msg"].as_str().unwrap().contains("1 attempts"), "{e}");
+    assert_eq!(c.api.requests().len(), 1);
+    c.assert_clean();
+}
+
+#[test]
 fn api_down_or_too_slow_on_add_is_code_11_and_makes_nothing() {
     let c = Cluster::new();
     let conf = c.conf(json!({"apiTimeoutSeconds": 0.5, "apiRetries": 1}));

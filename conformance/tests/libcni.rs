@@ -31,7 +31,7 @@ fn bridge(bridge: &str, subnet: &str, ipam_dir: &Path) -> Value {
 }
 
 fn nad(name: &str, config: &Value) -> String {
-    serde_yaml::to_string(&json!({"apiVersion": "k8s.cni.cncf.io/v1",
+    serde_saphyr::to_string(&json!({"apiVersion": "k8s.cni.cncf.io/v1",
         "kind": "NetworkAttachmentDefinition", "metadata": {"name": name},
         "spec": {"config": config.to_string()}}))
     .unwrap()

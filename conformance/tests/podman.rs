@@ -139,7 +139,7 @@ impl Podman {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(
                 dir.join(format!("{name}.yaml")),
-                serde_yaml::to_string(&nad).unwrap(),
+                serde_saphyr::to_string(&nad).unwrap(),
             )
             .unwrap();
         }

@@ -47,13 +47,9 @@ fn read(path: &Path) -> String {
 /// Every YAML document of a manifest file, as JSON values.
 fn yaml_documents(path: &Path) -> Vec<Value> {
     let text = read(path);
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| {
-            serde::Deserialize::deserialize(doc)
-                .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()))
-        })
-        .filter(|v: &Value| !v.is_null())
-        .collect()
+    // Empty and null documents are skipped.
+    serde_saphyr::from_multiple(&text)
+        .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()))
 }
 
 fn json_file(path: &Path) -> Value {
@@ -69,7 +65,7 @@ fn sample_nads() -> BTreeSet<String> {
         let ns_dir = ns_dir.unwrap().path();
         let namespace = ns_dir.file_name().unwrap().to_str().unwrap().to_owned();
         for path in files(&ns_dir, &["yaml"]) {
-            let nad: NetworkAttachmentDefinition = serde_yaml::from_str(&read(&path))
+            let nad: NetworkAttachmentDefinition = serde_saphyr::from_str(&read(&path))
                 .unwrap_or_else(|e| panic!("{} is not a NAD: {e}", path.display()));
             let stem = path.file_stem().unwrap().to_str().unwrap();
             assert_eq!(nad.name(), stem, "{}: name and file name", path.display());

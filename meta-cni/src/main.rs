@@ -15,6 +15,13 @@ mod meta;
 /// The name the meta plugin answers to.
 const META_PLUGIN: &str = "meta-cni";
 
+/// The environment variables every plugin of this binary logs by, when its netconf does not
+/// say (the README documents them).
+const LOG_ENV: cni::logging::EnvNames = cni::logging::EnvNames {
+    level: "META_CNI_LOG",
+    file: "META_CNI_LOG_FILE",
+};
+
 fn main() -> ExitCode {
     let argv0 = std::env::args_os().next().unwrap_or_default();
     let name = Path::new(&argv0)
@@ -26,7 +33,7 @@ fn main() -> ExitCode {
         other => delegates::bundled(other),
     };
     match plugin {
-        Some(plugin) => cni::skeleton::main(plugin),
+        Some(plugin) => cni::skeleton::main(plugin, &LOG_ENV),
         None => {
             let names: Vec<&str> = std::iter::once(META_PLUGIN)
                 .chain(delegates::bundled_names())

@@ -92,7 +92,7 @@ pub fn crd() -> CustomResourceDefinition {
 
 /// [`crd()`] as a YAML document, ready for `kubectl apply -f`.
 pub fn crd_yaml() -> String {
-    serde_yaml::to_string(&crd()).expect("a CRD has only string keys, so it always renders")
+    serde_saphyr::to_string(&crd()).expect("a CRD has only string keys, so it always renders")
 }
 
 fn typed(type_: &str, description: &str) -> JSONSchemaProps {
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn crd_yaml_decodes_back_to_the_crd() {
-        let back: CustomResourceDefinition = serde_yaml::from_str(&crd_yaml()).unwrap();
+        let back: CustomResourceDefinition = serde_saphyr::from_str(&crd_yaml()).unwrap();
         assert_eq!(back, crd());
         assert_eq!(
             back.metadata.name.as_deref(),

@@ -83,7 +83,7 @@ impl<'p> MetaNode<'p> {
                     std::fs::create_dir_all(&dir)
                         .unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
                     let file = dir.join(format!("{}.yaml", net.name()));
-                    let yaml = serde_yaml::to_string(&net.nad(&ipam)).expect("NAD as YAML");
+                    let yaml = serde_saphyr::to_string(&net.nad(&ipam)).expect("NAD as YAML");
                     std::fs::write(&file, yaml)
                         .unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
                 }

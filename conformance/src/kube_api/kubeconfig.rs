@@ -56,7 +56,7 @@ fn write_config(dir: &Path, api: &KubeApi, user: Value) -> PathBuf {
         "current-context": NAME,
         "preferences": {},
     });
-    let yaml = serde_yaml::to_string(&config).expect("a kubeconfig serialises as YAML");
+    let yaml = serde_saphyr::to_string(&config).expect("a kubeconfig serialises as YAML");
     let path = dir.join(KUBECONFIG_FILE);
     write_private(&path, yaml.as_bytes());
     path

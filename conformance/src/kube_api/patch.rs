@@ -4,7 +4,6 @@
 
 use serde_json::Value;
 
-use super::merge_patch::merge_patch;
 use super::status;
 use super::store::{Kind, Store};
 
@@ -97,7 +96,7 @@ pub(crate) fn apply(
     }
 
     let mut new = old.clone();
-    merge_patch(&mut new, &patch);
+    json_patch::merge(&mut new, &patch);
     keep_server_fields(&mut new, &old, subresource);
     if new == old {
         // kube-apiserver skips the write of an unchanged object: no new resourceVersion.

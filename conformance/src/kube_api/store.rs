@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::timestamp;
-
 /// The kinds of object the stand-in serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Kind {
@@ -108,7 +106,7 @@ impl Store {
             metadata["uid"] = new_uid(self.uids).into();
         }
         if metadata["creationTimestamp"].as_str().is_none() {
-            metadata["creationTimestamp"] = timestamp::now().into();
+            metadata["creationTimestamp"] = creation_timestamp().into();
         }
         let namespace = metadata["namespace"]
             .as_str()
@@ -159,6 +157,16 @@ impl Store {
     }
 }
 
+/// The current time as Kubernetes writes a `creationTimestamp`: RFC 3339 in UTC, whole
+/// seconds, e.g. `2025-03-14T09:26:53Z`.
+fn creation_timestamp() -> String {
+    let now = jiff::Timestamp::now();
+    // Truncated to the second: a whole-second timestamp prints with no fraction.
+    jiff::Timestamp::from_second(now.as_second())
+        .expect("the current second is a valid timestamp")
+        .to_string()
+}
+
 /// A version-4-shaped UUID that is unique within the process.
 fn new_uid(serial: u64) -> String {
     let pid = u64::from(std::process::id());
@@ -192,6 +200,11 @@ mod tests {
             pod["metadata"]["uid"].as_str().unwrap().len() == 36,
             "{pod}"
         );
+        // RFC 3339 in UTC, whole seconds, as kube-apiserver writes it.
+        let created = pod["metadata"]["creationTimestamp"].as_str().unwrap();
+        let parsed: jiff::Timestamp = created.parse().unwrap();
+        assert_eq!(parsed.subsec_nanosecond(), 0, "{created}");
+        assert!(created.len() == 20 && created.ends_with('Z'), "{created}");
         let keys: Vec<&String> = pod.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec"]);
 

@@ -106,9 +106,6 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// errno 26, "Text file busy".
-const ETXTBSY: i32 = 26;
-
 /// Execs `binary` for `inv` with `stdin`; returns its stdout on success, its error object
 /// (or one describing how it died) on failure.
 pub fn exec(binary: &Path, inv: &Invocation, stdin: &[u8]) -> Result<Vec<u8>, Error> {
@@ -135,7 +132,9 @@ pub fn exec(binary: &Path, inv: &Invocation, stdin: &[u8]) -> Result<Vec<u8>, Er
     let mut backoff = std::time::Duration::from_millis(20);
     let mut child = loop {
         match child.spawn() {
-            Err(e) if e.raw_os_error() == Some(ETXTBSY) && backoff.as_secs() < 1 => {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ExecutableFileBusy && backoff.as_secs() < 1 =>
+            {
                 std::thread::sleep(backoff);
                 backoff *= 2;
             }

@@ -8,13 +8,19 @@ use std::sync::Mutex;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
-/// The environment variable holding the log filter (`warn` when unset), e.g. `debug`.
-pub const LOG_LEVEL_ENV: &str = "META_CNI_LOG";
-/// The environment variable naming a log file to append to instead of stderr.
-pub const LOG_FILE_ENV: &str = "META_CNI_LOG_FILE";
+/// The environment variables a binary takes its log settings from: the binary names them
+/// (they are the product's, not the protocol's), e.g. `META_CNI_LOG` and `META_CNI_LOG_FILE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvNames {
+    /// The variable holding the log filter (`warn` when unset), e.g. `debug`.
+    pub level: &'static str,
+    /// The variable naming a log file to append to instead of stderr.
+    pub file: &'static str,
+}
 
 /// Where and how much a call logs. A plugin may take these from its netconf
-/// ([`crate::Plugin::log_settings`]); the environment fills what it leaves unset.
+/// ([`crate::Plugin::log_settings`]); the environment variables of [`EnvNames`] fill what it
+/// leaves unset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     /// A `tracing` filter (`error`, `warn`, `info`, `debug`, ...).
@@ -60,16 +66,17 @@ impl<'a> MakeWriter<'a> for Sinks {
     }
 }
 
-/// Installs the process-wide subscriber once; later calls do nothing.
-pub fn init(settings: Settings) {
+/// Installs the process-wide subscriber once; later calls do nothing. What `settings` leaves
+/// unset comes from the environment variables `env` names.
+pub fn init(settings: Settings, env: &EnvNames) {
     let level = settings
         .level
-        .or_else(|| std::env::var(LOG_LEVEL_ENV).ok())
+        .or_else(|| std::env::var(env.level).ok())
         .unwrap_or_else(|| "warn".into());
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("warn"));
     let file = settings
         .file
-        .or_else(|| std::env::var_os(LOG_FILE_ENV).map(Into::into));
+        .or_else(|| std::env::var_os(env.file).map(Into::into));
     let opened = file.and_then(|p| OpenOptions::new().create(true).append(true).open(p).ok());
     let sinks = Sinks {
         stderr: settings.stderr || opened.is_none(),

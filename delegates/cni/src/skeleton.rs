@@ -45,7 +45,8 @@ pub trait Plugin: Sync {
     fn status(&self, req: &Request) -> Result<(), Error>;
 
     /// Where this call logs, read from the raw netconf before anything is validated (a bad
-    /// setting is the verb's error to report, not this method's). Default: the environment.
+    /// setting is the verb's error to report, not this method's). Default: the environment
+    /// variables the binary names.
     fn log_settings(&self, _stdin: &[u8]) -> crate::logging::Settings {
         crate::logging::Settings::default()
     }
@@ -192,11 +193,12 @@ fn dispatch(plugin: &dyn Plugin, req: &Request) -> Result<Option<Value>, Error> 
     result
 }
 
-/// The `main` of a plugin binary: logs set up, stdin read, one call run, its object printed.
-pub fn main(plugin: &dyn Plugin) -> ExitCode {
+/// The `main` of a plugin binary: logs set up (what the plugin's netconf leaves unset comes
+/// from the binary's `log_env` variables), stdin read, one call run, its object printed.
+pub fn main(plugin: &dyn Plugin, log_env: &crate::logging::EnvNames) -> ExitCode {
     let mut stdin = Vec::new();
     let read = std::io::stdin().read_to_end(&mut stdin);
-    crate::logging::init(plugin.log_settings(&stdin));
+    crate::logging::init(plugin.log_settings(&stdin), log_env);
     let outcome = match read {
         Ok(_) => run(plugin, &ProcessEnv, stdin),
         Err(e) => Outcome {

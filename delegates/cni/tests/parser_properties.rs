@@ -135,7 +135,7 @@ proptest! {
         ]);
         let lookup = |k: &str| env.get(k).cloned();
         let stdin = serde_json::to_vec(&conf).unwrap();
-        if let Err(e) = Request::parse(command, &lookup, stdin, &Version::ALL) {
+        if let Err(e) = Request::parse(command, &lookup, &stdin, &Version::ALL) {
             prop_assert!(well_formed(&e), "{e:?}");
             let text = format!("{} {}", e.msg, e.details);
             // Code 4 names the variable, code 7 the field, code 1 the versions.

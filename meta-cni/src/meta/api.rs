@@ -51,19 +51,18 @@ fn transient(e: &kube::Error) -> bool {
 /// A failure that retrying will not fix, as a CNI error.
 fn refused(what: &str, e: kube::Error) -> Error {
     match e {
-        kube::Error::Api(status) => Error::new(
-            ErrorCode::KUBERNETES_API,
-            format!(
-                "Kubernetes API: {what}: {} {}",
-                status.code,
-                if status.reason.is_empty() {
-                    &status.status
-                } else {
-                    &status.reason
-                }
-            ),
-            status.message,
-        ),
+        kube::Error::Api(status) => {
+            // The reason (`Forbidden`, ...), else the summary (`Failure`).
+            let why = match (status.reason.as_str(), status.status) {
+                ("", Some(summary)) => format!("{summary:?}"),
+                (reason, _) => reason.to_owned(),
+            };
+            Error::new(
+                ErrorCode::KUBERNETES_API,
+                format!("Kubernetes API: {what}: {} {why}", status.code),
+                status.message,
+            )
+        }
         kube::Error::SerdeError(e) => Error::decoding(format!("Kubernetes API: {what}"), e),
         other => Error::new(
             ErrorCode::KUBERNETES_API,
@@ -93,6 +92,9 @@ impl Api {
             let mut config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
                 .await
                 .map_err(|e| bad(&e))?;
+            // kube retries 429, 503 and 504 itself by default (up to 15 times, backing off):
+            // this module's policy (`apiRetries`, `apiTimeoutSeconds` per attempt) is the only one.
+            config.default_retry = false;
             config.connect_timeout = Some(timeout);
             config.read_timeout = Some(timeout);
             config.write_timeout = Some(timeout);

@@ -68,8 +68,11 @@ pub(crate) fn read_nad(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::io(format!("read NAD {}", path.display()), e)),
         };
-        // YAML is a superset of JSON: one parser reads both forms.
-        let nad: NetworkAttachmentDefinition = serde_yaml::from_str(&text)
+        // YAML is a superset of JSON: one parser reads both forms. The error stays one line
+        // (where and what), with no snippet of the file in it.
+        let mut options = serde_saphyr::Options::default();
+        options.with_snippet = false;
+        let nad: NetworkAttachmentDefinition = serde_saphyr::from_str_with_options(&text, options)
             .map_err(|e| Error::decoding(format!("NAD file {}", path.display()), e))?;
         return Ok(Some(nad));
     }
@@ -208,4 +211,42 @@ pub(crate) fn from_reference(
         name: value.to_string(),
         conf: delegate,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nad_files_are_yaml_or_json_and_a_bad_one_is_code_6_in_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = dir.path().join("default");
+        std::fs::create_dir(&ns).unwrap();
+        std::fs::write(
+            ns.join("a.yaml"),
+            "metadata:\n  name: a\nspec:\n  config: '{\"type\":\"bridge\"}'\n",
+        )
+        .unwrap();
+        std::fs::write(ns.join("b.json"), r#"{"metadata":{"name":"b"}}"#).unwrap();
+        std::fs::write(
+            ns.join("bad.yaml"),
+            "metadata:\n  name: bad\n  namespace: [x\n",
+        )
+        .unwrap();
+
+        let a = read_nad(dir.path(), "default", "a").unwrap().unwrap();
+        assert_eq!(
+            (a.name(), a.spec.config.as_str()),
+            ("a", r#"{"type":"bridge"}"#)
+        );
+        let b = read_nad(dir.path(), "default", "b").unwrap().unwrap();
+        assert_eq!((b.name(), b.spec.config.as_str()), ("b", ""));
+        assert_eq!(read_nad(dir.path(), "default", "c").unwrap(), None);
+
+        let e = read_nad(dir.path(), "default", "bad").unwrap_err();
+        assert_eq!(e.code, ErrorCode::DECODING_FAILURE);
+        assert!(e.msg.ends_with("default/bad.yaml"), "{e:?}");
+        assert!(e.details.contains("line 3"), "{e:?}");
+        assert!(!e.details.contains('\n'), "no snippet of the file: {e:?}");
+    }
 }
