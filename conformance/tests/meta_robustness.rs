@@ -293,3 +293,78 @@ fn non_utf8_environment_is_refused_naming_the_variable() {
         p.assert_clean();
     }
 }
+
+#[test]
+fn nad_dir_files_are_trusted_no_further_than_the_api() {
+    let p = MetaPod::new();
+    let conf = p.conf(json!([{"name": "net-x"}]), json!({}));
+    let ns_dir = p.nad_dir().join("default");
+    let file = ns_dir.join("net-x.yaml");
+    let add = |p: &MetaPod| {
+        // A FIFO must not block the call: give up on the test, not hang it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::scope(|s| {
+            s.spawn(|| tx.send(p.run(p.call("ADD", &conf))).unwrap());
+            rx.recv_timeout(std::time::Duration::from_secs(20))
+                .expect("ADD blocked on a NAD file")
+        })
+    };
+
+    // Not found: the error names every path tried.
+    let e = add(&p).fails_with(7);
+    for ext in ["yaml", "yml", "json"] {
+        let tried = ns_dir.join(format!("net-x.{ext}"));
+        assert!(
+            e["details"]
+                .as_str()
+                .unwrap()
+                .contains(tried.to_str().unwrap()),
+            "{e}"
+        );
+    }
+    p.assert_clean();
+
+    // A FIFO is refused at once.
+    nix::unistd::mkfifo(
+        &file,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .unwrap();
+    let e = add(&p).fails_with(7);
+    assert!(
+        e["details"]
+            .as_str()
+            .unwrap()
+            .contains("not a regular file"),
+        "{e}"
+    );
+    std::fs::remove_file(&file).unwrap();
+    p.assert_clean();
+
+    // Not a NAD, or another NAD than the path says, or unreadable: refused, content unsaid.
+    for (text, why) in [
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: net-x\n",
+            "apiVersion",
+        ),
+        ("kind: Pod\nmetadata:\n  name: net-x\n", "kind is"),
+        (
+            "metadata:\n  name: net-a\nspec:\n  config: '{}'\n",
+            "metadata.name",
+        ),
+        (
+            "metadata:\n  name: net-x\n  namespace: kube-system\n",
+            "metadata.namespace",
+        ),
+        ("metadata: [token-s3cr3t\n", "line"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let e = add(&p).failure();
+        let shown = e.to_string();
+        assert!(shown.contains(why), "{text}: {e}");
+        assert!(shown.contains("net-x.yaml"), "{text}: {e}");
+        assert!(!shown.contains("s3cr3t"), "{text}: {e}");
+        p.run(p.call("DEL", &conf)).quiet_success();
+        p.assert_clean();
+    }
+}

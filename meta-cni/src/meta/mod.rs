@@ -20,6 +20,7 @@ mod config;
 mod container_lock;
 mod default_route;
 mod merge;
+mod nad_dir;
 mod network_status;
 mod networks;
 mod plan;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use cni::{ConfList, Error, ErrorCode};
-use nad_crd::{names, NadConfig, NetworkAttachmentDefinition};
+use nad_crd::NadConfig;
 
 use super::config::MetaConf;
 use super::source::Source;
@@ -41,42 +41,6 @@ pub(crate) fn conflist_of(conf: &Value) -> Result<ConfList, Error> {
 
 fn not_found(what: String, details: impl Into<String>) -> Error {
     Error::new(ErrorCode::INVALID_NETWORK_CONFIG, what, details)
-}
-
-/// Checks a NAD reference before it becomes a path: code 7 naming the bad part.
-pub(crate) fn check_nad_ref(namespace: &str, name: &str) -> Result<(), Error> {
-    if let Some(why) = names::namespace_problem(namespace) {
-        return Err(Error::invalid_config("network namespace", namespace, why));
-    }
-    if let Some(why) = names::nad_name_problem(name) {
-        return Err(Error::invalid_config("network name", name, why));
-    }
-    Ok(())
-}
-
-/// The NAD `namespace/name` from `nadDir`; `None` when there is no such file.
-pub(crate) fn read_nad(
-    nad_dir: &Path,
-    namespace: &str,
-    name: &str,
-) -> Result<Option<NetworkAttachmentDefinition>, Error> {
-    check_nad_ref(namespace, name)?;
-    for ext in ["yaml", "yml", "json"] {
-        let path = nad_dir.join(namespace).join(format!("{name}.{ext}"));
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io(format!("read NAD {}", path.display()), e)),
-        };
-        // YAML is a superset of JSON: one parser reads both forms. The error stays one line
-        // (where and what), with no snippet of the file in it.
-        let mut options = serde_saphyr::Options::default();
-        options.with_snippet = false;
-        let nad: NetworkAttachmentDefinition = serde_saphyr::from_str_with_options(&text, options)
-            .map_err(|e| Error::decoding(format!("NAD file {}", path.display()), e))?;
-        return Ok(Some(nad));
-    }
-    Ok(None)
 }
 
 /// The first file in `conf_dir` (lexical order, `.conf`, `.conflist`, `.json`) whose `name`
@@ -200,9 +164,9 @@ pub(crate) fn from_reference(
         not_found(
             format!("network {value:?} not found"),
             format!(
-                "no NAD {}/{value} in {} and no config named {value:?} in {}",
+                "no NAD {}/{value} ({}) and no config named {value:?} in {}",
                 conf.multus_namespace,
-                source.describe(),
+                source.where_missing(&conf.multus_namespace, value),
                 conf.conf_dir.display()
             ),
         )
@@ -211,42 +175,4 @@ pub(crate) fn from_reference(
         name: value.to_string(),
         conf: delegate,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nad_files_are_yaml_or_json_and_a_bad_one_is_code_6_in_one_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let ns = dir.path().join("default");
-        std::fs::create_dir(&ns).unwrap();
-        std::fs::write(
-            ns.join("a.yaml"),
-            "metadata:\n  name: a\nspec:\n  config: '{\"type\":\"bridge\"}'\n",
-        )
-        .unwrap();
-        std::fs::write(ns.join("b.json"), r#"{"metadata":{"name":"b"}}"#).unwrap();
-        std::fs::write(
-            ns.join("bad.yaml"),
-            "metadata:\n  name: bad\n  namespace: [x\n",
-        )
-        .unwrap();
-
-        let a = read_nad(dir.path(), "default", "a").unwrap().unwrap();
-        assert_eq!(
-            (a.name(), a.spec.config.as_str()),
-            ("a", r#"{"type":"bridge"}"#)
-        );
-        let b = read_nad(dir.path(), "default", "b").unwrap().unwrap();
-        assert_eq!((b.name(), b.spec.config.as_str()), ("b", ""));
-        assert_eq!(read_nad(dir.path(), "default", "c").unwrap(), None);
-
-        let e = read_nad(dir.path(), "default", "bad").unwrap_err();
-        assert_eq!(e.code, ErrorCode::DECODING_FAILURE);
-        assert!(e.msg.ends_with("default/bad.yaml"), "{e:?}");
-        assert!(e.details.contains("line 3"), "{e:?}");
-        assert!(!e.details.contains('\n'), "no snippet of the file: {e:?}");
-    }
 }

@@ -140,7 +140,10 @@ fn cluster_networks(
                 Error::invalid_config(
                     DEFAULT_NETWORK_ANNOTATION,
                     sel.qualified_name(),
-                    format!("no such NAD in {}", source.describe()),
+                    format!(
+                        "no such NAD: {}",
+                        source.where_missing(&sel.namespace, &sel.name)
+                    ),
                 )
             })?;
         return Ok(vec![network]);
@@ -258,7 +261,10 @@ pub(crate) fn build(
                 Error::invalid_config(
                     "networks",
                     sel.qualified_name(),
-                    format!("no such NAD in {}", source.describe()),
+                    format!(
+                        "no such NAD: {}",
+                        source.where_missing(&sel.namespace, &sel.name)
+                    ),
                 )
             })?;
         networks.push((network, Some(sel)));
@@ -335,4 +341,182 @@ pub(crate) fn check_names_free(req: &Request, plan: &[Attachment]) -> Result<(),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The plan against a fixed set of NADs: no root, no files, no API.
+
+    use std::collections::HashMap;
+
+    use cni::{Command, Version};
+    use nad_crd::NetworkAttachmentDefinition;
+    use serde_json::json;
+
+    use super::*;
+    use crate::meta::source::PodObject;
+
+    fn nad(namespace: &str, name: &str, bridge: &str) -> NetworkAttachmentDefinition {
+        let config = json!({"cniVersion": "1.0.0", "type": "bridge", "bridge": bridge,
+            "ipam": {"type": "host-local", "subnet": "10.9.0.0/24"}});
+        let mut nad = NetworkAttachmentDefinition::new(name, config.to_string());
+        nad.metadata.namespace = Some(namespace.to_string());
+        nad
+    }
+
+    fn nads() -> Vec<NetworkAttachmentDefinition> {
+        vec![
+            nad("kube-system", "cluster", "br-c"),
+            nad("kube-system", "extra", "br-e"),
+            nad("default", "net-a", "br-a"),
+            nad("default", "net-b", "br-b"),
+            nad("other", "net-o", "br-o"),
+        ]
+    }
+
+    /// An ADD request with the meta netconf `conf` and `CNI_ARGS` `args`.
+    fn request(conf: serde_json::Value, args: &str) -> Request {
+        let mut netconf = json!({"cniVersion": "1.0.0", "name": "meta", "type": "meta-cni",
+            "clusterNetwork": "cluster"});
+        for (k, v) in conf.as_object().into_iter().flatten() {
+            netconf[k] = v.clone();
+        }
+        let env = HashMap::from([
+            ("CNI_CONTAINERID", "c1".to_string()),
+            ("CNI_NETNS", "/var/run/netns/c1".to_string()),
+            ("CNI_IFNAME", "eth0".to_string()),
+            ("CNI_PATH", "/opt/cni/bin".to_string()),
+            ("CNI_ARGS", args.to_string()),
+        ]);
+        let lookup = |k: &str| env.get(k).cloned();
+        let stdin = serde_json::to_vec(&netconf).unwrap();
+        Request::parse(Command::Add, &lookup, &stdin, &Version::ALL).unwrap()
+    }
+
+    fn plan(req: &Request, pod: Option<&PodObject>) -> Result<Vec<Attachment>, Error> {
+        let conf = MetaConf::load(req)?;
+        build(&conf, req, &Source::fixed(&conf, nads()), pod)
+    }
+
+    fn pod(networks: &str) -> PodObject {
+        PodObject {
+            namespace: "default".into(),
+            name: "p".into(),
+            networks: Some(networks.into()),
+            default_network: None,
+        }
+    }
+
+    fn names(plan: &[Attachment]) -> Vec<(String, String)> {
+        plan.iter()
+            .map(|a| (a.network.clone(), a.ifname.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn cluster_defaults_annotation_then_static_networks_in_order() {
+        let req = request(
+            json!({"defaultNetworks": ["extra"],
+                   "networks": [{"name": "net-b", "interface": "data0"}]}),
+            "",
+        );
+        let plan = plan(&req, Some(&pod("net-a"))).unwrap();
+        assert_eq!(
+            names(&plan),
+            [
+                ("kube-system/cluster".to_string(), "eth0".to_string()),
+                ("kube-system/extra".into(), "net1".into()),
+                ("default/net-a".into(), "net2".into()),
+                ("default/net-b".into(), "data0".into()),
+            ]
+        );
+        assert!(plan[0].cluster && plan[1..].iter().all(|a| !a.cluster));
+    }
+
+    #[test]
+    fn pods_of_system_namespaces_get_no_default_networks() {
+        let req = request(
+            json!({"defaultNetworks": ["extra"]}),
+            "K8S_POD_NAMESPACE=kube-system",
+        );
+        assert_eq!(plan(&req, None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn namespace_isolation_allows_own_and_global_namespaces_only() {
+        let isolated = json!({"namespaceIsolation": true, "globalNamespaces": ["kube-system"]});
+        let req = request(isolated.clone(), "");
+        let e = plan(&req, Some(&pod("other/net-o"))).unwrap_err();
+        assert_eq!(e.code, ErrorCode::INVALID_NETWORK_CONFIG);
+        assert!(e.msg.contains("other/net-o"), "{e:?}");
+        assert!(e.details.contains("namespaceIsolation"), "{e:?}");
+        let ok = plan(&req, Some(&pod("net-a, kube-system/extra"))).unwrap();
+        assert_eq!(ok.len(), 3);
+        // Without isolation any namespace goes.
+        let req = request(json!({}), "");
+        assert_eq!(plan(&req, Some(&pod("other/net-o"))).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_default_network_annotation_replaces_the_cluster_network() {
+        let req = request(json!({}), "");
+        let mut p = pod("net-a");
+        p.default_network = Some("default/net-b".into());
+        let plan = plan(&req, Some(&p)).unwrap();
+        assert_eq!(
+            names(&plan),
+            [
+                ("default/net-b".to_string(), "eth0".to_string()),
+                ("default/net-a".into(), "net1".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_nad_is_code_7_naming_it_and_where_it_was_looked_for() {
+        let req = request(json!({}), "");
+        let e = plan(&req, Some(&pod("net-z"))).unwrap_err();
+        assert_eq!(e.code, ErrorCode::INVALID_NETWORK_CONFIG);
+        assert!(e.msg.contains("default/net-z"), "{e:?}");
+        assert!(e.details.contains("no fixed NAD default/net-z"), "{e:?}");
+    }
+
+    #[test]
+    fn interface_names_must_be_unique() {
+        let req = request(json!({}), "");
+        let e = plan(&req, Some(&pod("net-a@eth0"))).unwrap_err();
+        assert_eq!(e.code, ErrorCode::INVALID_NETWORK_CONFIG);
+        assert!(e.msg.contains("eth0"), "{e:?}");
+    }
+
+    #[test]
+    fn a_selection_reaches_its_delegates_as_args_runtime_config_and_cni_args() {
+        let req = request(json!({}), "IgnoreUnknown=1;K8S_POD_NAME=p");
+        let p = pod(
+            r#"[{"name": "net-a", "ips": ["10.9.0.7/24"], "mac": "02:00:00:00:00:07",
+                "cni-args": {"note": "x"}}]"#,
+        );
+        let plan = plan(&req, Some(&p)).unwrap();
+        let a = &plan[1];
+        let args = cni::CniArgs::parse(&a.cni_args).unwrap();
+        assert_eq!(args.get("IP"), Some("10.9.0.7/24"));
+        assert_eq!(args.get("MAC"), Some("02:00:00:00:00:07"));
+        assert_eq!(args.get("K8S_POD_NAME"), Some("p"));
+        assert_eq!(args.get("IgnoreUnknown"), Some("1"));
+        assert_eq!(a.runtime_config["ips"], json!(["10.9.0.7/24"]));
+        assert_eq!(a.runtime_config["mac"], json!("02:00:00:00:00:07"));
+        assert_eq!(a.conf["args"]["cni"]["note"], json!("x"));
+        // The cluster network gets none of it.
+        assert!(!plan[0].runtime_config.contains_key("ips"));
+    }
+
+    #[test]
+    fn one_default_route_per_family() {
+        let req = request(json!({}), "");
+        let p = pod(r#"[{"name": "net-a", "default-route": ["10.9.0.1"]},
+                {"name": "net-b", "default-route": ["10.9.0.1"]}]"#);
+        let e = plan(&req, Some(&p)).unwrap_err();
+        assert!(e.msg.contains("default-route"), "{e:?}");
+        assert!(e.details.contains("default/net-a"), "{e:?}");
+    }
 }

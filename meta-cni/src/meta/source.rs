@@ -1,9 +1,11 @@
-//! Where pods and NADs come from: the Kubernetes API when a kubeconfig is set (Kubernetes
-//! mode), else NAD files in `nadDir` and no pod object (standalone mode). The API client is
-//! made on first use, so a DEL served from the cache never starts one.
+//! Where pods and NADs come from, one type over two backends: the Kubernetes API when a
+//! kubeconfig is set (Kubernetes mode), else NAD files in `nadDir` and no pod object
+//! (standalone mode). The API client is made on first use, so a DEL served from the cache
+//! never starts one. Unit tests plan against a third, fixed set of NADs.
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 use cni::{Error, ErrorCode, Request};
 use nad_crd::{
@@ -12,7 +14,7 @@ use nad_crd::{
 
 use super::api::Api;
 use super::config::MetaConf;
-use super::networks;
+use super::nad_dir::{check_nad_ref, NadDir};
 
 /// The pod being attached, as the API returned it: what the plan needs from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +43,24 @@ pub(crate) enum PodLookup {
 /// A NAD as the API answered for it.
 type NadAnswer = Result<Option<NetworkAttachmentDefinition>, Error>;
 
+/// Where the NADs of a call come from.
+enum Backend {
+    /// Kubernetes mode: the API, its client made on first use.
+    Api {
+        kubeconfig: PathBuf,
+        client: OnceCell<Api>,
+    },
+    /// Standalone mode: `nadDir`.
+    Files(NadDir),
+    /// A fixed set, for unit tests of the plan.
+    #[cfg(test)]
+    Fixed(HashMap<(String, String), NetworkAttachmentDefinition>),
+}
+
 /// Pods and NADs for one call.
 pub(crate) struct Source<'a> {
     conf: &'a MetaConf,
-    api: OnceCell<Api>,
+    backend: Backend,
     /// NADs fetched ahead by [`Source::prefetch`], answers and failures alike (a failure
     /// already spent its retries).
     fetched: RefCell<HashMap<(String, String), NadAnswer>>,
@@ -53,31 +69,67 @@ pub(crate) struct Source<'a> {
 impl<'a> Source<'a> {
     /// A source for `conf`; nothing is read or connected yet.
     pub(crate) fn new(conf: &'a MetaConf) -> Source<'a> {
+        let backend = match &conf.kubeconfig {
+            Some(kubeconfig) => Backend::Api {
+                kubeconfig: kubeconfig.clone(),
+                client: OnceCell::new(),
+            },
+            None => Backend::Files(NadDir::new(&conf.nad_dir)),
+        };
         Source {
             conf,
-            api: OnceCell::new(),
+            backend,
+            fetched: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// A source answering from `nads` (by their namespace and name) and no pod.
+    #[cfg(test)]
+    pub(crate) fn fixed(conf: &'a MetaConf, nads: Vec<NetworkAttachmentDefinition>) -> Self {
+        let nads = nads
+            .into_iter()
+            .map(|nad| {
+                let key = (
+                    nad.namespace().unwrap_or("default").to_string(),
+                    nad.name().to_string(),
+                );
+                (key, nad)
+            })
+            .collect();
+        Source {
+            conf,
+            backend: Backend::Fixed(nads),
             fetched: RefCell::new(HashMap::new()),
         }
     }
 
     /// The API client, connected on first use; `None` in standalone mode.
     fn api(&self) -> Result<Option<&Api>, Error> {
-        let Some(kubeconfig) = &self.conf.kubeconfig else {
+        let Backend::Api { kubeconfig, client } = &self.backend else {
             return Ok(None);
         };
-        if self.api.get().is_none() {
+        if client.get().is_none() {
             let api = Api::connect(kubeconfig, self.conf.api_timeout, self.conf.api_retries)?;
             // Only this thread fills the cell: it was empty a line above.
-            let _ = self.api.set(api);
+            let _ = client.set(api);
         }
-        Ok(self.api.get())
+        Ok(client.get())
     }
 
-    /// Where NADs are looked up, for error messages.
-    pub(crate) fn describe(&self) -> String {
-        match &self.conf.kubeconfig {
-            Some(_) => "the Kubernetes API".into(),
-            None => self.conf.nad_dir.display().to_string(),
+    /// Where the NAD `namespace/name` was looked for, for the error saying it is not there.
+    pub(crate) fn where_missing(&self, namespace: &str, name: &str) -> String {
+        match &self.backend {
+            Backend::Api { .. } => format!("the Kubernetes API has no NAD {namespace}/{name}"),
+            Backend::Files(dir) => {
+                let tried: Vec<String> = dir
+                    .candidates(namespace, name)
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                format!("none of {} exists", tried.join(", "))
+            }
+            #[cfg(test)]
+            Backend::Fixed(_) => format!("no fixed NAD {namespace}/{name}"),
         }
     }
 
@@ -88,15 +140,20 @@ impl<'a> Source<'a> {
         namespace: &str,
         name: &str,
     ) -> Result<Option<NetworkAttachmentDefinition>, Error> {
-        networks::check_nad_ref(namespace, name)?;
+        check_nad_ref(namespace, name)?;
         let key = (namespace.to_string(), name.to_string());
         // A network may be selected twice: keep the answer for the second lookup.
         if let Some(answer) = self.fetched.borrow().get(&key) {
             return answer.clone();
         }
-        match self.api()? {
-            Some(api) => api.nad(namespace, name),
-            None => networks::read_nad(&self.conf.nad_dir, namespace, name),
+        match &self.backend {
+            Backend::Api { .. } => match self.api()? {
+                Some(api) => api.nad(namespace, name),
+                None => Ok(None),
+            },
+            Backend::Files(dir) => dir.read(namespace, name),
+            #[cfg(test)]
+            Backend::Fixed(nads) => Ok(nads.get(&key).cloned()),
         }
     }
 
@@ -104,12 +161,12 @@ impl<'a> Source<'a> {
     /// from. Names that do not check out are left for `nad` to refuse; failures to connect
     /// are left for it to report.
     pub(crate) fn prefetch(&self, refs: &[(String, String)]) {
-        if self.conf.kubeconfig.is_none() {
+        if !matches!(self.backend, Backend::Api { .. }) {
             return;
         }
         let mut wanted: Vec<(String, String)> = Vec::new();
         for key in refs {
-            let valid = networks::check_nad_ref(&key.0, &key.1).is_ok();
+            let valid = check_nad_ref(&key.0, &key.1).is_ok();
             if valid && !wanted.contains(key) && !self.fetched.borrow().contains_key(key) {
                 wanted.push(key.clone());
             }

@@ -1,0 +1,284 @@
+//! Standalone mode's NAD store: files laid out as `<nadDir>/<namespace>/<name>.yaml` (or
+//! `.yml`, `.json`; YAML reads both). A file is trusted no further than a NAD from the API
+//! would be: only a regular file is read (a FIFO or device would block or never end), at
+//! most [`MAX_NAD_FILE`] bytes of it; it must be a NAD (`apiVersion`, `kind`) and the one
+//! its path names (`metadata.name`, `metadata.namespace`); and a file that does not decode
+//! is reported by its path and position, never by its content.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use cni::{Error, ErrorCode};
+use nad_crd::{names, NetworkAttachmentDefinition};
+
+/// The largest NAD file read; a real one is a few KiB.
+pub(crate) const MAX_NAD_FILE: u64 = 1 << 20;
+/// The file names tried for a NAD, in order.
+const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
+const API_VERSION: &str = "k8s.cni.cncf.io/v1";
+const KIND: &str = "NetworkAttachmentDefinition";
+
+/// Checks a NAD reference before it becomes a path or a URL: code 7 naming the bad part.
+pub(crate) fn check_nad_ref(namespace: &str, name: &str) -> Result<(), Error> {
+    if let Some(why) = names::namespace_problem(namespace) {
+        return Err(Error::invalid_config("network namespace", namespace, why));
+    }
+    if let Some(why) = names::nad_name_problem(name) {
+        return Err(Error::invalid_config("network name", name, why));
+    }
+    Ok(())
+}
+
+/// A directory of NAD files.
+#[derive(Debug, Clone)]
+pub(crate) struct NadDir {
+    dir: PathBuf,
+}
+
+/// A refusal of the NAD file at `path`: code 7 (it is config), naming the path.
+fn refused(path: &Path, why: impl Into<String>) -> Error {
+    Error::new(
+        ErrorCode::INVALID_NETWORK_CONFIG,
+        format!("invalid NAD file {}", path.display()),
+        why,
+    )
+}
+
+impl NadDir {
+    /// The store at `dir`; nothing is read yet.
+    pub(crate) fn new(dir: &Path) -> NadDir {
+        NadDir {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The files tried for `namespace/name`, in order (the names were checked).
+    pub(crate) fn candidates(&self, namespace: &str, name: &str) -> Vec<PathBuf> {
+        EXTENSIONS
+            .iter()
+            .map(|ext| self.dir.join(namespace).join(format!("{name}.{ext}")))
+            .collect()
+    }
+
+    /// The NAD `namespace/name`; `None` when none of its files exists.
+    pub(crate) fn read(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<NetworkAttachmentDefinition>, Error> {
+        check_nad_ref(namespace, name)?;
+        for path in self.candidates(namespace, name) {
+            if let Some(text) = read_regular_file(&path)? {
+                return decode(&path, &text, namespace, name).map(Some);
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The text of `path`, if it exists; refused unless it is a regular file of at most
+/// [`MAX_NAD_FILE`] bytes. Opened without blocking, so a FIFO cannot hang the call.
+fn read_regular_file(path: &Path) -> Result<Option<String>, Error> {
+    let file = match File::options()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("open NAD file {}", path.display()), e)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io(format!("stat NAD file {}", path.display()), e))?;
+    if !meta.is_file() {
+        return Err(refused(path, "not a regular file"));
+    }
+    if meta.len() > MAX_NAD_FILE {
+        return Err(refused(
+            path,
+            format!("{} bytes; a NAD file is at most {MAX_NAD_FILE}", meta.len()),
+        ));
+    }
+    let mut text = String::new();
+    file.take(MAX_NAD_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io(format!("read NAD file {}", path.display()), e))?;
+    Ok(Some(text))
+}
+
+/// The NAD in `text`, checked to be the NAD `namespace/name` that `path` names.
+fn decode(
+    path: &Path,
+    text: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<NetworkAttachmentDefinition, Error> {
+    let mut options = serde_saphyr::Options::default();
+    options.with_snippet = false;
+    // YAML is a superset of JSON: one parser reads both forms. What went wrong is said by
+    // position only: the file may hold what must not reach a log.
+    let value: Value = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
+            .unwrap_or_default();
+        Error::new(
+            ErrorCode::DECODING_FAILURE,
+            format!("NAD file {} is not valid YAML", path.display()),
+            format!("it does not parse{at}"),
+        )
+    })?;
+    let text_of = |key: &str| value.get(key).and_then(Value::as_str);
+    if let Some(api_version) = text_of("apiVersion").filter(|v| *v != API_VERSION) {
+        return Err(refused(
+            path,
+            format!("apiVersion is {api_version:?}, not {API_VERSION}"),
+        ));
+    }
+    if let Some(kind) = text_of("kind").filter(|k| *k != KIND) {
+        return Err(refused(path, format!("kind is {kind:?}, not {KIND}")));
+    }
+    let nad: NetworkAttachmentDefinition = serde_json::from_value(value).map_err(|e| {
+        refused(
+            path,
+            format!(
+                "not shaped as a NetworkAttachmentDefinition ({:?} error at the top level: \
+                 metadata must be an object, spec.config a string)",
+                e.classify()
+            ),
+        )
+    })?;
+    if !nad.name().is_empty() && nad.name() != name {
+        return Err(refused(
+            path,
+            format!(
+                "metadata.name is {:?}, but the file is NAD {name}",
+                nad.name()
+            ),
+        ));
+    }
+    if let Some(ns) = nad.namespace().filter(|ns| *ns != namespace) {
+        return Err(refused(
+            path,
+            format!("metadata.namespace is {ns:?}, but the file is in namespace {namespace}"),
+        ));
+    }
+    Ok(nad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, NadDir) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("default")).unwrap();
+        let store = NadDir::new(dir.path());
+        (dir, store)
+    }
+
+    fn write(dir: &tempfile::TempDir, file: &str, text: &str) {
+        std::fs::write(dir.path().join("default").join(file), text).unwrap();
+    }
+
+    #[test]
+    fn nad_files_are_yaml_or_json() {
+        let (dir, store) = store();
+        write(
+            &dir,
+            "a.yaml",
+            "apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\n\
+             metadata:\n  name: a\nspec:\n  config: '{\"type\":\"bridge\"}'\n",
+        );
+        write(&dir, "b.json", r#"{"metadata":{"name":"b"}}"#);
+        let a = store.read("default", "a").unwrap().unwrap();
+        assert_eq!(
+            (a.name(), a.spec.config.as_str()),
+            ("a", r#"{"type":"bridge"}"#)
+        );
+        let b = store.read("default", "b").unwrap().unwrap();
+        assert_eq!((b.name(), b.spec.config.as_str()), ("b", ""));
+        assert_eq!(store.read("default", "c").unwrap(), None);
+        assert_eq!(store.candidates("default", "c").len(), 3);
+    }
+
+    #[test]
+    fn a_bad_file_is_named_by_path_and_position_never_by_content() {
+        let (dir, store) = store();
+        write(
+            &dir,
+            "bad.yaml",
+            "metadata:\n  name: bad\n  namespace: [token-s3cr3t\n",
+        );
+        let e = store.read("default", "bad").unwrap_err();
+        assert_eq!(e.code, ErrorCode::DECODING_FAILURE);
+        assert!(e.msg.contains("default/bad.yaml"), "{e:?}");
+        assert!(e.details.contains("line"), "{e:?}");
+        let shown = format!("{} {}", e.msg, e.details);
+        assert!(!shown.contains("s3cr3t") && !shown.contains('\n'), "{e:?}");
+
+        write(&dir, "shape.yaml", "metadata: token-s3cr3t\nspec: 3\n");
+        let e = store.read("default", "shape").unwrap_err();
+        assert_eq!(e.code, ErrorCode::INVALID_NETWORK_CONFIG);
+        assert!(!format!("{e:?}").contains("s3cr3t"), "{e:?}");
+    }
+
+    #[test]
+    fn only_a_nad_of_the_name_and_namespace_its_path_says() {
+        let (dir, store) = store();
+        for (file, text, why) in [
+            (
+                "pod.yaml",
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod\n",
+                "apiVersion",
+            ),
+            (
+                "cm.yaml",
+                "apiVersion: k8s.cni.cncf.io/v1\nkind: ConfigMap\nmetadata:\n  name: cm\n",
+                "kind",
+            ),
+            ("other.yaml", "metadata:\n  name: net-b\n", "metadata.name"),
+            (
+                "ns.yaml",
+                "metadata:\n  name: ns\n  namespace: kube-system\n",
+                "metadata.namespace",
+            ),
+        ] {
+            write(&dir, file, text);
+            let name = file.trim_end_matches(".yaml");
+            let e = store.read("default", name).unwrap_err();
+            assert_eq!(e.code, ErrorCode::INVALID_NETWORK_CONFIG, "{file}: {e:?}");
+            assert!(e.details.contains(why), "{file}: {e:?}");
+            assert!(e.msg.contains(file), "{file}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn a_fifo_or_directory_is_refused_without_blocking() {
+        let (dir, store) = store();
+        let fifo = dir.path().join("default").join("fifo.yaml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR).unwrap();
+        let e = store.read("default", "fifo").unwrap_err();
+        assert!(e.details.contains("not a regular file"), "{e:?}");
+        std::fs::create_dir(dir.path().join("default").join("d.yaml")).unwrap();
+        let e = store.read("default", "d").unwrap_err();
+        assert!(e.details.contains("not a regular file"), "{e:?}");
+    }
+
+    #[test]
+    fn an_oversized_file_is_refused() {
+        let (dir, store) = store();
+        let big = format!(
+            "metadata:\n  name: big\n#{}\n",
+            "x".repeat(MAX_NAD_FILE as usize)
+        );
+        write(&dir, "big.yaml", &big);
+        let e = store.read("default", "big").unwrap_err();
+        assert!(e.details.contains("at most"), "{e:?}");
+    }
+}
