@@ -113,6 +113,20 @@ impl CniArgs {
     }
 }
 
+/// Kept (in a cache, say) in the `K=V;K=V` form `CNI_ARGS` has.
+impl serde::Serialize for CniArgs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_env())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CniArgs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        CniArgs::parse(&raw).map_err(|e| serde::de::Error::custom(e.msg))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -179,10 +179,27 @@ impl ConfList {
         Ok(list)
     }
 
+    /// A netconf object already decoded, a list (it has `plugins`) or a single plugin
+    /// (wrapped as a one-plugin list), validated as [`ConfList::parse`] and
+    /// [`ConfList::from_single`] do.
+    pub fn from_value(value: Value) -> Result<Self, Error> {
+        if value.get("plugins").is_none() {
+            return ConfList::single(value);
+        }
+        let list: ConfList = serde_json::from_value(value)
+            .map_err(|e| Error::decoding("error decoding network config list", e))?;
+        list.validate()?;
+        Ok(list)
+    }
+
     /// Wraps a single-plugin netconf as a one-plugin list, so both run the same way.
     pub fn from_single(bytes: &[u8]) -> Result<Self, Error> {
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| Error::decoding("error decoding network config", e))?;
+        ConfList::single(value)
+    }
+
+    fn single(value: Value) -> Result<Self, Error> {
         let Value::Object(plugin) = value else {
             return Err(Error::decoding(
                 "error decoding network config",

@@ -8,10 +8,36 @@ use serde_json::{Map, Value};
 
 use cni::chain::{self, Chain};
 use cni::invoke::Invocation;
-use cni::{CniArgs, CniResult, Command, Error, Request};
+use cni::{CniArgs, CniResult, Command, ConfList, Error, Request, Version};
 
-use super::networks::conflist_of;
 use crate::delegates::Delegates;
+
+/// A delegate list's ADD result and the version it speaks; in the cache in that version's
+/// wire form, typed everywhere else.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ListResult {
+    /// The result (default routes moved, once ADD is done).
+    pub(crate) result: CniResult,
+    /// The version the list ran at.
+    pub(crate) version: Version,
+}
+
+impl Serialize for ListResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.result
+            .to_value(self.version)
+            .map_err(|e| serde::ser::Error::custom(e.msg))?
+            .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ListResult {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (result, version) = CniResult::from_labelled(Value::deserialize(d)?)
+            .map_err(|e| serde::de::Error::custom(format!("{}: {}", e.msg, e.details)))?;
+        Ok(ListResult { result, version })
+    }
+}
 
 /// An attachment as planned and cached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,15 +48,16 @@ pub(crate) struct Attachment {
     pub(crate) ifname: String,
     /// Whether this is the cluster network (the first attachment).
     pub(crate) cluster: bool,
-    /// The delegate netconf exactly as run (single plugin or list), `cni-args` merged in.
-    pub(crate) conf: Value,
+    /// The delegates exactly as run (a single plugin is a one-plugin list), `cni-args`
+    /// merged in.
+    pub(crate) conf: ConfList,
     /// The runtime config for this attachment: the runtime's, with the attachment's own
     /// `ips`, `mac`, `portMappings`, `bandwidth`, `infinibandGUID` and `deviceID` over it.
     #[serde(rename = "runtimeConfig")]
     pub(crate) runtime_config: Map<String, Value>,
     /// `CNI_ARGS` for the delegates.
     #[serde(rename = "cniArgs")]
-    pub(crate) cni_args: String,
+    pub(crate) cni_args: CniArgs,
     /// `default-route`: gateways this attachment's interface should hold the default route
     /// through.
     #[serde(
@@ -39,9 +66,9 @@ pub(crate) struct Attachment {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub(crate) default_route: Vec<IpAddr>,
-    /// The delegate's ADD result once it succeeded (in the wire form of its version).
+    /// The delegates' ADD result once it succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) result: Option<Value>,
+    pub(crate) result: Option<ListResult>,
 }
 
 impl Attachment {
@@ -51,7 +78,7 @@ impl Attachment {
             container_id: req.container_id.clone(),
             netns: req.netns.clone(),
             ifname: self.ifname.clone(),
-            args: CniArgs::parse(&self.cni_args)?,
+            args: self.cni_args.clone(),
             path: delegates.path().to_vec(),
         })
     }
@@ -61,10 +88,8 @@ impl Attachment {
     /// not hold. An ADD that failed on these would have made nothing for DEL to undo.
     pub(crate) fn check_runnable(&self, delegates: &Delegates) -> Result<(), Error> {
         let context = self.context(Command::Add);
-        let list = conflist_of(&self.conf).map_err(&context)?;
-        Chain::new(&list).map_err(&context)?;
-        CniArgs::parse(&self.cni_args).map_err(&context)?;
-        for plugin in &list.plugins {
+        Chain::new(&self.conf).map_err(&context)?;
+        for plugin in &self.conf.plugins {
             let plugin_type = plugin
                 .get("type")
                 .and_then(Value::as_str)
@@ -91,39 +116,27 @@ impl Attachment {
     /// Whether every delegate of this attachment is a plugin of this binary, run in-process:
     /// then its DEL is known to take a missing interface as already deleted.
     pub(crate) fn is_bundled(&self, delegates: &Delegates) -> bool {
-        let Ok(list) = conflist_of(&self.conf) else {
-            return false;
-        };
-        list.plugins.iter().all(|p| {
+        self.conf.plugins.iter().all(|p| {
             p.get("type")
                 .and_then(Value::as_str)
                 .is_some_and(|t| delegates.is_bundled(t))
         })
     }
 
-    /// The cached result, parsed.
-    pub(crate) fn cached_result(&self) -> Result<Option<CniResult>, Error> {
-        self.result
-            .as_ref()
-            .map(|v| {
-                let bytes = serde_json::to_vec(v).map_err(|e| Error::internal("encode", e))?;
-                CniResult::parse_labelled(&bytes).map(|(r, _)| r)
-            })
-            .transpose()
+    /// The ADD result, once the delegates' ADD succeeded.
+    pub(crate) fn cached_result(&self) -> Option<&CniResult> {
+        self.result.as_ref().map(|r| &r.result)
     }
 
     fn context(&self, verb: Command) -> impl Fn(Error) -> Error + '_ {
         move |e| e.context(format!("network {} ({}) {verb}", self.network, self.ifname))
     }
 
-    /// ADD through every delegate of the network; the result in the list's version.
-    pub(crate) fn add(
-        &self,
-        req: &Request,
-        delegates: &Delegates,
-    ) -> Result<(CniResult, Value), Error> {
-        let list = conflist_of(&self.conf).map_err(self.context(Command::Add))?;
-        let chain = Chain::new(&list).map_err(self.context(Command::Add))?;
+    /// ADD through every delegate of the network; the result, in the list's version, is
+    /// kept in the attachment too.
+    pub(crate) fn add(&mut self, req: &Request, delegates: &Delegates) -> Result<CniResult, Error> {
+        let chain = Chain::new(&self.conf).map_err(self.context(Command::Add))?;
+        let version = chain.version();
         let result = chain
             .add(
                 &self.invocation(req, delegates)?,
@@ -131,23 +144,22 @@ impl Attachment {
                 delegates.executor(),
             )
             .map_err(self.context(Command::Add))?;
-        let wire = result
-            .to_value(chain.version())
-            .map_err(self.context(Command::Add))?;
-        Ok((result, wire))
+        self.result = Some(ListResult {
+            result: result.clone(),
+            version,
+        });
+        Ok(result)
     }
 
     /// DEL through every delegate, in reverse, with the cached result.
     pub(crate) fn del(&self, req: &Request, delegates: &Delegates) -> Result<(), Error> {
-        let list = conflist_of(&self.conf).map_err(self.context(Command::Del))?;
-        let chain = Chain::new(&list).map_err(self.context(Command::Del))?;
-        let cached = self.cached_result().ok().flatten();
+        let chain = Chain::new(&self.conf).map_err(self.context(Command::Del))?;
         let inv = self.invocation(req, delegates)?;
         chain
             .del(
                 &inv,
                 &self.runtime_config,
-                cached.as_ref(),
+                self.cached_result(),
                 delegates.executor(),
             )
             .map_err(self.context(Command::Del))
@@ -155,9 +167,8 @@ impl Attachment {
 
     /// CHECK every delegate against the cached result; no result is a failure.
     pub(crate) fn check(&self, req: &Request, delegates: &Delegates) -> Result<(), Error> {
-        let list = conflist_of(&self.conf).map_err(self.context(Command::Check))?;
-        let chain = Chain::new(&list).map_err(self.context(Command::Check))?;
-        let cached = self.cached_result()?.ok_or_else(|| {
+        let chain = Chain::new(&self.conf).map_err(self.context(Command::Check))?;
+        let cached = self.cached_result().ok_or_else(|| {
             Error::new(
                 cni::ErrorCode::CHECK_FAILED,
                 format!(
@@ -171,7 +182,7 @@ impl Attachment {
             .check(
                 &self.invocation(req, delegates)?,
                 &self.runtime_config,
-                &cached,
+                cached,
                 delegates.executor(),
             )
             .map_err(self.context(Command::Check))
@@ -179,8 +190,7 @@ impl Attachment {
 
     /// STATUS of every delegate.
     pub(crate) fn status(&self, req: &Request, delegates: &Delegates) -> Result<(), Error> {
-        let list = conflist_of(&self.conf).map_err(self.context(Command::Status))?;
-        let chain = Chain::new(&list).map_err(self.context(Command::Status))?;
+        let chain = Chain::new(&self.conf).map_err(self.context(Command::Status))?;
         chain
             .status(&self.invocation(req, delegates)?, delegates.executor())
             .map_err(self.context(Command::Status))
@@ -193,8 +203,7 @@ impl Attachment {
         delegates: &Delegates,
         valid: &[chain::Attachment],
     ) -> Result<(), Error> {
-        let list = conflist_of(&self.conf).map_err(self.context(Command::Gc))?;
-        let chain = Chain::new(&list).map_err(self.context(Command::Gc))?;
+        let chain = Chain::new(&self.conf).map_err(self.context(Command::Gc))?;
         chain
             .gc(
                 &self.invocation(req, delegates)?,

@@ -76,6 +76,16 @@ pub(crate) struct MetaConf {
     pub(crate) readiness_timeout: Duration,
 }
 
+impl MetaConf {
+    /// Whether a pod of namespace `pod_ns` may use networks of `namespace`
+    /// (`namespaceIsolation`: its own namespace and `globalNamespaces` only).
+    pub(crate) fn may_use(&self, pod_ns: &str, namespace: &str) -> bool {
+        !self.namespace_isolation
+            || namespace == pod_ns
+            || self.global_namespaces.iter().any(|g| g == namespace)
+    }
+}
+
 /// A positive number of seconds under `key`.
 fn seconds(req: &Request, key: &str, default: Duration) -> Result<Duration, Error> {
     match req.netconf.field::<f64>(key)? {

@@ -6,8 +6,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use cni::{CniResult, Error, Route};
+use cni::{Error, Route};
 use kernel::{Family, Netlink, Netns};
+
+use super::attachment::Attachment;
 
 fn default_dst(gw: IpAddr) -> IpNet {
     match gw {
@@ -16,19 +18,22 @@ fn default_dst(gw: IpAddr) -> IpNet {
     }
 }
 
-/// Moves the default route of `gw`'s family to attachment `chosen` (interface `ifname`).
+/// Moves the default route of `gw`'s family to attachment `chosen`, in the pod and in the
+/// attachments' results.
 pub(crate) fn apply(
     netns: &Netns,
-    results: &mut [CniResult],
+    attachments: &mut [Attachment],
     chosen: usize,
-    ifname: &str,
     gw: IpAddr,
 ) -> Result<(), Error> {
     let dst = default_dst(gw);
-    for r in results.iter_mut() {
-        r.routes.retain(|route| route.dst != dst);
+    for r in attachments.iter_mut().filter_map(|a| a.result.as_mut()) {
+        r.result.routes.retain(|route| route.dst != dst);
     }
-    results[chosen].routes.push(Route::new(dst, Some(gw)));
+    if let Some(r) = attachments[chosen].result.as_mut() {
+        r.result.routes.push(Route::new(dst, Some(gw)));
+    }
+    let ifname = attachments[chosen].ifname.as_str();
 
     let op = |what: &str| format!("default-route via {gw} on {ifname}: {what}");
     let mut nl = Netlink::in_netns(netns).map_err(|e| Error::io(op("open netlink"), e))?;

@@ -4,9 +4,9 @@
 use cni::CniResult;
 
 /// Merges `results` (in plan order); DNS comes from the cluster network.
-pub(crate) fn merged(results: &[CniResult]) -> CniResult {
+pub(crate) fn merged<'a>(results: impl IntoIterator<Item = &'a CniResult>) -> CniResult {
     let mut out = CniResult::default();
-    for (i, r) in results.iter().enumerate() {
+    for (i, r) in results.into_iter().enumerate() {
         let offset = out.interfaces.len();
         out.interfaces.extend(r.interfaces.iter().cloned());
         out.ips.extend(r.ips.iter().cloned().map(|mut ip| {

@@ -30,7 +30,6 @@ mod unplug;
 
 use cni::chain;
 use cni::{CniResult, Error, ErrorCode, Plugin, Request};
-use kernel::Netns;
 
 use crate::delegates::Delegates;
 use attachment::Attachment;
@@ -66,15 +65,25 @@ fn runnable(attachments: Vec<Attachment>, delegates: &Delegates) -> Vec<Attachme
         .collect()
 }
 
-/// One error standing for several: the first, with how many more there were.
+/// One error standing for several: the first one's code and message, and every failure
+/// in the details, so none goes unsaid.
 fn summarize(mut failures: Vec<Error>) -> Result<(), Error> {
     if failures.is_empty() {
         return Ok(());
     }
-    let more = failures.len() - 1;
+    let rest = failures.split_off(1);
     let mut e = failures.remove(0);
-    if more > 0 {
-        e.details = format!("{} (and {more} more failures)", e.details);
+    if !rest.is_empty() {
+        let others: Vec<String> = rest
+            .iter()
+            .map(|f| format!("{} (code {}): {}", f.msg, f.code, f.details))
+            .collect();
+        e.details = format!(
+            "{}; {} more failures: {}",
+            e.details,
+            rest.len(),
+            others.join("; ")
+        );
     }
     Err(e)
 }
@@ -122,53 +131,31 @@ impl MetaPlugin {
         }
     }
 
-    /// Runs every attachment's ADD, then the default-route moves. The cache is not written
-    /// here: the plan written before is all DEL needs after a crash (delegates DEL without a
-    /// prevResult), and the results go in with the final write.
+    /// Runs every attachment's ADD, then the default-route moves; each result is kept in its
+    /// attachment. The cache is not written here: the plan written before is all DEL needs
+    /// after a crash (delegates DEL without a prevResult), and the results go in with the
+    /// final write.
     fn add_all(
         &self,
         req: &Request,
         delegates: &Delegates,
-        entry: &mut cache::Entry,
-    ) -> Result<Vec<CniResult>, (usize, Error)> {
-        let mut results = Vec::with_capacity(entry.attachments.len());
-        for k in 0..entry.attachments.len() {
-            let (result, wire) = entry.attachments[k]
-                .add(req, delegates)
-                .map_err(|e| (k, e))?;
-            entry.attachments[k].result = Some(wire);
-            results.push(result);
+        attachments: &mut [Attachment],
+    ) -> Result<(), (usize, Error)> {
+        for (k, att) in attachments.iter_mut().enumerate() {
+            att.add(req, delegates).map_err(|e| (k, e))?;
         }
-        let last = entry.attachments.len() - 1;
-        let moves: Vec<(usize, String, std::net::IpAddr)> = entry
-            .attachments
+        let moves: Vec<(usize, std::net::IpAddr)> = attachments
             .iter()
             .enumerate()
-            .flat_map(|(k, a)| {
-                a.default_route
-                    .iter()
-                    .map(move |gw| (k, a.ifname.clone(), *gw))
-            })
+            .flat_map(|(k, a)| a.default_route.iter().map(move |gw| (k, *gw)))
             .collect();
-        if !moves.is_empty() {
-            let path = req.netns.as_deref().unwrap_or(std::path::Path::new(""));
-            let netns =
-                Netns::open(path).map_err(|e| (last, Error::netns(path, e.is_not_found(), e)))?;
-            for (k, ifname, gw) in moves {
-                default_route::apply(&netns, &mut results, k, &ifname, gw).map_err(|e| (k, e))?;
-            }
-            for (att, result) in entry.attachments.iter_mut().zip(&results) {
-                let version = att
-                    .result
-                    .as_ref()
-                    .and_then(|v| v.get("cniVersion"))
-                    .and_then(|v| v.as_str())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(cni::Version::LATEST);
-                att.result = Some(result.to_value(version).map_err(|e| (last, e))?);
+        if let Some(&(first, _)) = moves.first() {
+            let netns = plan::open_pod_netns(req).map_err(|e| (first, e))?;
+            for (k, gw) in moves {
+                default_route::apply(&netns, attachments, k, gw).map_err(|e| (k, e))?;
             }
         }
-        Ok(results)
+        Ok(())
     }
 
     /// ADD under the container's lock: refused if the pair has an attachment, else planned,
@@ -204,11 +191,10 @@ impl MetaPlugin {
             network_status: Vec::new(),
         };
         slot.write(&entry)?;
-        let results = match self.add_all(req, delegates, &mut entry) {
-            Ok(r) => r,
-            Err((k, e)) => return Err(self.roll_back(req, delegates, &entry, slot, k, e)),
-        };
-        entry.network_status = network_status::of(&entry.attachments, &results);
+        if let Err((k, e)) = self.add_all(req, delegates, &mut entry.attachments) {
+            return Err(self.roll_back(req, delegates, &entry, slot, k, e));
+        }
+        entry.network_status = network_status::of(&entry.attachments);
         let published = slot.write(&entry).and_then(|()| match &pod {
             Some(pod) => source.set_network_status(pod, &entry.network_status),
             None => Ok(()),
@@ -217,9 +203,13 @@ impl MetaPlugin {
             let last = entry.attachments.len() - 1;
             return Err(self.roll_back(req, delegates, &entry, slot, last, e));
         }
+        let mut results = entry
+            .attachments
+            .iter()
+            .filter_map(Attachment::cached_result);
         Ok(match conf.result_mode {
-            ResultMode::Merged => merge::merged(&results),
-            ResultMode::Cluster => results.into_iter().next().unwrap_or_default(),
+            ResultMode::Merged => merge::merged(results),
+            ResultMode::Cluster => results.next().cloned().unwrap_or_default(),
         })
     }
 }

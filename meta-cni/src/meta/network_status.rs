@@ -27,9 +27,12 @@ fn default_gateways(result: &CniResult) -> Vec<String> {
 
 /// One entry per sandbox interface (an attachment whose result names none gets one entry
 /// under its planned interface name), in attachment order.
-pub(crate) fn of(attachments: &[Attachment], results: &[CniResult]) -> Vec<NetworkStatus> {
+pub(crate) fn of(attachments: &[Attachment]) -> Vec<NetworkStatus> {
     let mut statuses = Vec::new();
-    for (att, result) in attachments.iter().zip(results) {
+    for att in attachments {
+        let Some(result) = att.cached_result() else {
+            continue;
+        };
         let gateway = default_gateways(result);
         let ips_of = |index: Option<usize>| -> Vec<String> {
             result
@@ -79,48 +82,49 @@ mod tests {
     use serde_json::{Map, Value};
 
     use super::*;
+    use crate::meta::attachment::ListResult;
 
-    fn attachment(network: &str, ifname: &str, cluster: bool) -> Attachment {
+    fn attachment(network: &str, ifname: &str, cluster: bool, result: Value) -> Attachment {
+        let (result, version) = CniResult::from_labelled(result).unwrap();
         Attachment {
             network: network.into(),
             ifname: ifname.into(),
             cluster,
-            conf: Value::Null,
+            conf: cni::ConfList::default(),
             runtime_config: Map::new(),
-            cni_args: String::new(),
+            cni_args: cni::CniArgs::default(),
             default_route: Vec::new(),
-            result: None,
+            result: Some(ListResult { result, version }),
         }
-    }
-
-    fn result(json: Value) -> CniResult {
-        CniResult::parse_labelled(json.to_string().as_bytes())
-            .unwrap()
-            .0
     }
 
     #[test]
     fn one_entry_per_sandbox_interface_cluster_marked_default() {
         let attachments = [
-            attachment("cluster", "eth0", true),
-            attachment("default/net-a", "net1", false),
-            attachment("default/l2", "net2", false),
-        ];
-        let results = [
-            result(json!({"cniVersion": "1.0.0",
+            attachment(
+                "cluster",
+                "eth0",
+                true,
+                json!({"cniVersion": "1.0.0",
                 "interfaces": [{"name": "br0", "mac": "02:00:00:00:00:01"},
                                {"name": "veth1", "mac": "02:00:00:00:00:02"},
                                {"name": "eth0", "mac": "0a:58:0a:0a:00:02", "sandbox": "/run/netns/p"}],
                 "ips": [{"address": "10.10.0.2/24", "gateway": "10.10.0.1", "interface": 2}],
                 "routes": [{"dst": "0.0.0.0/0", "gw": "10.10.0.1"}],
-                "dns": {"nameservers": ["10.96.0.10"], "search": ["svc.cluster.local"]}})),
-            result(json!({"cniVersion": "1.1.0",
+                "dns": {"nameservers": ["10.96.0.10"], "search": ["svc.cluster.local"]}}),
+            ),
+            attachment(
+                "default/net-a",
+                "net1",
+                false,
+                json!({"cniVersion": "1.1.0",
                 "interfaces": [{"name": "net1", "mac": "0a:58:0a:0a:01:02", "mtu": 9000,
                                 "sandbox": "/run/netns/p", "pciID": "0000:03:00.1"}],
                 "ips": [{"address": "10.10.1.2/24", "interface": 0},
-                        {"address": "fd00::2/64", "interface": 0}]})),
-            result(json!({"cniVersion": "1.0.0"})),
+                        {"address": "fd00::2/64", "interface": 0}]}),
+            ),
+            attachment("default/l2", "net2", false, json!({"cniVersion": "1.0.0"})),
         ];
-        insta::assert_json_snapshot!(of(&attachments, &results));
+        insta::assert_json_snapshot!(of(&attachments));
     }
 }

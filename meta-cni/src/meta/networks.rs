@@ -18,24 +18,16 @@ use super::source::Source;
 pub(crate) struct Network {
     /// `<namespace>/<nad name>` for a NAD, the config's own name otherwise.
     pub(crate) name: String,
-    /// The delegate netconf, always as a list (a single plugin is a one-plugin list).
-    pub(crate) conf: Value,
+    /// The delegates, always as a list (a single plugin is a one-plugin list).
+    pub(crate) conf: ConfList,
 }
 
 impl Network {
-    /// The delegate conflist, validated.
-    pub(crate) fn conflist(&self) -> Result<ConfList, Error> {
-        conflist_of(&self.conf).map_err(|e| e.context(format!("network {}", self.name)))
-    }
-}
-
-/// A netconf object (single plugin or list) as a list.
-pub(crate) fn conflist_of(conf: &Value) -> Result<ConfList, Error> {
-    let bytes = serde_json::to_vec(conf).map_err(|e| Error::internal("encode netconf", e))?;
-    if conf.get("plugins").is_some() {
-        ConfList::parse(&bytes)
-    } else {
-        ConfList::from_single(&bytes)
+    /// The network `name` whose delegate netconf (a single plugin or a list) is `conf`,
+    /// validated: code 6 or 7 naming the network.
+    pub(crate) fn new(name: String, conf: Value) -> Result<Network, Error> {
+        let conf = ConfList::from_value(conf).map_err(|e| e.context(format!("network {name}")))?;
+        Ok(Network { name, conf })
     }
 }
 
@@ -110,10 +102,7 @@ pub(crate) fn from_nad(
             )
         })?,
     };
-    Ok(Some(Network {
-        name: qualified,
-        conf: delegate,
-    }))
+    Network::new(qualified, delegate).map(Some)
 }
 
 /// `clusterNetwork` or a `defaultNetworks` entry: with a `/` a file or directory; without,
@@ -152,10 +141,7 @@ pub(crate) fn from_reference(
             .and_then(Value::as_str)
             .unwrap_or(value)
             .to_string();
-        return Ok(Network {
-            name,
-            conf: delegate,
-        });
+        return Network::new(name, delegate);
     }
     if let Some(network) = from_nad(conf, source, &conf.multus_namespace, value)? {
         return Ok(network);
@@ -171,8 +157,5 @@ pub(crate) fn from_reference(
             ),
         )
     })?;
-    Ok(Network {
-        name: value.to_string(),
-        conf: delegate,
-    })
+    Network::new(value.to_string(), delegate)
 }

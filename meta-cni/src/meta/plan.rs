@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use cni::{Error, ErrorCode, Request};
+use cni::{ConfList, Error, ErrorCode, Request};
 use kernel::{Netlink, Netns};
 use nad_crd::{
     parse_default_network_annotation, parse_networks_annotation, AnnotationError, NetworkSelection,
@@ -42,13 +42,10 @@ pub(crate) fn pod_namespace(req: &Request) -> Result<String, Error> {
     Ok(ns.to_string())
 }
 
-/// Puts the selection's `cni-args` under `args.cni` of every plugin of `conf`.
-fn with_cni_args(mut conf: Value, cni_args: &Map<String, Value>) -> Value {
-    let merge = |plugin: &mut Value| {
-        let Some(obj) = plugin.as_object_mut() else {
-            return;
-        };
-        let args = obj
+/// Puts the selection's `cni-args` under `args.cni` of every plugin of `list`.
+fn with_cni_args(mut list: ConfList, cni_args: &Map<String, Value>) -> ConfList {
+    for plugin in &mut list.plugins {
+        let args = plugin
             .entry("args")
             .or_insert_with(|| Value::Object(Map::new()));
         if !args.is_object() {
@@ -66,12 +63,8 @@ fn with_cni_args(mut conf: Value, cni_args: &Map<String, Value>) -> Value {
         for (k, v) in cni_args {
             cni.insert(k.clone(), v.clone());
         }
-    };
-    match conf.get_mut("plugins").and_then(Value::as_array_mut) {
-        Some(plugins) => plugins.iter_mut().for_each(merge),
-        None => merge(&mut conf),
     }
-    conf
+    list
 }
 
 fn attachment(
@@ -120,7 +113,7 @@ fn attachment(
         cluster,
         conf: delegate,
         runtime_config: runtime,
-        cni_args: args.to_env(),
+        cni_args: args,
         default_route,
         result: None,
     }
@@ -151,18 +144,17 @@ fn cluster_networks(
     if let Some(reference) = &conf.cluster_network {
         return Ok(vec![networks::from_reference(conf, source, reference)?]);
     }
-    Ok(conf
-        .delegates
+    conf.delegates
         .iter()
-        .map(|delegate| Network {
-            name: delegate
+        .map(|delegate| {
+            let name = delegate
                 .get("name")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
-                .to_string(),
-            conf: delegate.clone(),
+                .to_string();
+            Network::new(name, delegate.clone())
         })
-        .collect())
+        .collect()
 }
 
 /// Every NAD the plan may read, so they can be fetched at once: the cluster network (or its
@@ -188,11 +180,7 @@ fn nad_refs(
     refs.extend(
         selections
             .iter()
-            .filter(|sel| {
-                !conf.namespace_isolation
-                    || sel.namespace == pod_ns
-                    || conf.global_namespaces.contains(&sel.namespace)
-            })
+            .filter(|sel| conf.may_use(pod_ns, &sel.namespace))
             .map(|sel| (sel.namespace.clone(), sel.name.clone())),
     );
     refs
@@ -242,10 +230,7 @@ pub(crate) fn build(
         }
     }
     for sel in selections {
-        if conf.namespace_isolation
-            && sel.namespace != pod_ns
-            && !conf.global_namespaces.contains(&sel.namespace)
-        {
+        if !conf.may_use(&pod_ns, &sel.namespace) {
             return Err(Error::invalid_config(
                 "networks",
                 sel.qualified_name(),
@@ -290,7 +275,6 @@ pub(crate) fn build(
                 ),
             ));
         }
-        network.conflist()?;
         plan.push(attachment(
             network,
             ifname,
@@ -323,11 +307,17 @@ pub(crate) fn build(
     Ok(plan)
 }
 
+/// The pod's network namespace, `CNI_NETNS`: code 3 when it does not exist, 5 when it
+/// cannot be opened.
+pub(crate) fn open_pod_netns(req: &Request) -> Result<Netns, Error> {
+    let path = req.netns.as_deref().unwrap_or(Path::new(""));
+    Netns::open(path).map_err(|e| Error::netns(path, e.is_not_found(), e))
+}
+
 /// Fails (code 4) when an interface the plan would make already exists in the pod, so a name
 /// clash stops the ADD before anything is made rather than at attachment k.
 pub(crate) fn check_names_free(req: &Request, plan: &[Attachment]) -> Result<(), Error> {
-    let path = req.netns.as_deref().unwrap_or(Path::new(""));
-    let netns = Netns::open(path).map_err(|e| Error::netns(path, e.is_not_found(), e))?;
+    let netns = open_pod_netns(req)?;
     let links = Netlink::in_netns(&netns)
         .and_then(|mut nl| nl.links())
         .map_err(|e| Error::io("list the pod's interfaces", e))?;
@@ -498,14 +488,14 @@ mod tests {
         );
         let plan = plan(&req, Some(&p)).unwrap();
         let a = &plan[1];
-        let args = cni::CniArgs::parse(&a.cni_args).unwrap();
+        let args = &a.cni_args;
         assert_eq!(args.get("IP"), Some("10.9.0.7/24"));
         assert_eq!(args.get("MAC"), Some("02:00:00:00:00:07"));
         assert_eq!(args.get("K8S_POD_NAME"), Some("p"));
         assert_eq!(args.get("IgnoreUnknown"), Some("1"));
         assert_eq!(a.runtime_config["ips"], json!(["10.9.0.7/24"]));
         assert_eq!(a.runtime_config["mac"], json!("02:00:00:00:00:07"));
-        assert_eq!(a.conf["args"]["cni"]["note"], json!("x"));
+        assert_eq!(a.conf.plugins[0]["args"]["cni"]["note"], json!("x"));
         // The cluster network gets none of it.
         assert!(!plan[0].runtime_config.contains_key("ips"));
     }
