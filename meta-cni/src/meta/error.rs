@@ -423,19 +423,25 @@ pub(crate) struct DefaultRouteError {
 /// A verb of the meta plugin failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum MetaError {
+    /// Loading the meta netconf.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Reading or writing the cache.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// Taking the container's lock.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// Reading the pod, or writing its network-status.
     #[error(transparent)]
     Source(#[from] SourceError),
     /// Boxed: a plan's errors are the largest, and every result of a verb carries the size.
     #[error(transparent)]
     Plan(Box<PlanError>),
+    /// Running a network's delegates.
     #[error(transparent)]
     Attachment(#[from] AttachmentError),
+    /// Moving the default route.
     #[error(transparent)]
     DefaultRoute(#[from] DefaultRouteError),
     /// `readinessindicatorfile` did not appear in time.

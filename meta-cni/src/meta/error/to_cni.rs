@@ -387,3 +387,136 @@ impl Coded for MetaError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn io() -> std::io::Error {
+        std::io::Error::from_raw_os_error(13)
+    }
+
+    fn delegate(code: u32, msg: &str, details: &str) -> MetaError {
+        AttachmentError::Delegate {
+            network: "default/net-a".into(),
+            ifname: "net1".into(),
+            verb: cni::Command::Del,
+            source: Box::new(Error::new(ErrorCode(code), msg, details)),
+        }
+        .into()
+    }
+
+    #[test]
+    fn codes_of_the_meta_plugins_own_failures() {
+        let file = PathBuf::from("/var/lib/cni/multus/c1+eth0.meta-cni.json");
+        let cases: Vec<(MetaError, u32)> = vec![
+            (ConfigError::NoClusterNetwork.into(), 7),
+            (CacheError::NameTooLong { len: 300, max: 255 }.into(), 4),
+            (
+                CacheError::Read {
+                    file: file.clone(),
+                    source: io(),
+                }
+                .into(),
+                5,
+            ),
+            (
+                LockError::Dir(CacheError::CreateDir {
+                    dir: "/x".into(),
+                    source: io(),
+                })
+                .into(),
+                5,
+            ),
+            (
+                SourceError::from(NadFileError::NotYaml {
+                    path: "/n/default/a.yaml".into(),
+                    at: Some((2, 3)),
+                })
+                .into(),
+                6,
+            ),
+            (
+                SourceError::from(ApiError::GaveUp {
+                    what: "GET pod default/p".into(),
+                    attempts: 5,
+                    last: AttemptFailure::Timeout(Duration::from_secs(1)),
+                })
+                .into(),
+                11,
+            ),
+            (SourceError::PodGone { why: "gone".into() }.into(), 3),
+            (
+                PlanError::InterfaceExists {
+                    ifname: "net1".into(),
+                    network: "default/net-a".into(),
+                }
+                .into(),
+                4,
+            ),
+            (delegate(7, "bad", "why"), 7),
+            (
+                MetaError::NotAttached {
+                    container_id: "c1".into(),
+                    ifname: "eth0".into(),
+                },
+                102,
+            ),
+            (
+                MetaError::Unavailable(Box::new(MetaError::NotReady {
+                    file: "/run/ready".into(),
+                    waited: Duration::from_secs(1),
+                })),
+                50,
+            ),
+            (MetaError::Unavailable(Box::new(delegate(7, "bad", ""))), 7),
+        ];
+        for (e, code) in cases {
+            let shown = e.to_string();
+            let e = Error::from(e);
+            assert_eq!(e.code, ErrorCode(code), "{e:?}");
+            assert_eq!(e.msg, shown);
+        }
+    }
+
+    #[test]
+    fn a_delegates_error_keeps_its_code_and_details_and_gains_the_network() {
+        let e = Error::from(delegate(11, "busy", "try later"));
+        assert_eq!(
+            e,
+            Error::new(
+                ErrorCode(11),
+                "network default/net-a (net1) DEL: busy",
+                "try later"
+            )
+        );
+    }
+
+    #[test]
+    fn several_failures_are_one_error_saying_all_of_them() {
+        let e = Error::from(MetaError::Several {
+            first: Box::new(delegate(5, "a", "x")),
+            rest: vec![delegate(7, "b", "y")],
+        });
+        assert_eq!(e.code, ErrorCode(5));
+        assert_eq!(e.msg, "network default/net-a (net1) DEL: a");
+        assert_eq!(
+            e.details,
+            "x; 1 more failures: network default/net-a (net1) DEL: b (code 7): y"
+        );
+
+        let e = Error::from(MetaError::RollbackIncomplete {
+            failure: Box::new(delegate(7, "add failed", "bad")),
+            rollback: Box::new(delegate(5, "del failed", "busy")),
+        });
+        assert_eq!(e.code, ErrorCode(7));
+        assert_eq!(
+            e.details,
+            "bad; rollback incomplete, DEL will retry from the cache: \
+             network default/net-a (net1) DEL: del failed: busy"
+        );
+    }
+}
