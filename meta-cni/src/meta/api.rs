@@ -14,8 +14,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api as Resources, Client, Config};
 use tokio::runtime::Runtime;
 
-use cni::{Error, ErrorCode};
 use nad_crd::{network_status_patch, NetworkAttachmentDefinition, NetworkStatus};
+
+use super::error::{ApiError, AttemptFailure};
 
 /// The first retry's delay; each later one doubles, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -48,27 +49,25 @@ fn transient(e: &kube::Error) -> bool {
     }
 }
 
-/// A failure that retrying will not fix, as a CNI error.
-fn refused(what: &str, e: kube::Error) -> Error {
+/// A failure that retrying will not fix.
+fn refused(what: &str, e: kube::Error) -> ApiError {
+    let what = what.to_string();
     match e {
         kube::Error::Api(status) => {
             // The reason (`Forbidden`, ...), else the summary (`Failure`).
-            let why = match (status.reason.as_str(), status.status) {
+            let reason = match (status.reason.as_str(), status.status) {
                 ("", Some(summary)) => format!("{summary:?}"),
                 (reason, _) => reason.to_owned(),
             };
-            Error::new(
-                ErrorCode::KUBERNETES_API,
-                format!("Kubernetes API: {what}: {} {why}", status.code),
-                status.message,
-            )
+            ApiError::Refused {
+                what,
+                status: status.code,
+                reason,
+                message: status.message,
+            }
         }
-        kube::Error::SerdeError(e) => Error::decoding(format!("Kubernetes API: {what}"), e),
-        other => Error::new(
-            ErrorCode::KUBERNETES_API,
-            format!("Kubernetes API: {what}"),
-            other.to_string(),
-        ),
+        kube::Error::SerdeError(source) => ApiError::Decode { what, source },
+        source => ApiError::Failed { what, source },
     }
 }
 
@@ -79,26 +78,30 @@ impl Api {
         kubeconfig: &Path,
         timeout: Duration,
         retries: u32,
-    ) -> Result<Api, Error> {
+    ) -> Result<Api, ApiError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::internal("start the Kubernetes client's runtime", e))?;
-        let bad = |e: &dyn std::fmt::Display| {
-            Error::invalid_config("kubeconfig", kubeconfig.display(), e)
+            .map_err(|source| ApiError::Runtime { source })?;
+        let bad = |source| ApiError::Kubeconfig {
+            path: kubeconfig.to_path_buf(),
+            source,
         };
-        let file = Kubeconfig::read_from(kubeconfig).map_err(|e| bad(&e))?;
+        let file = Kubeconfig::read_from(kubeconfig).map_err(bad)?;
         let client = runtime.block_on(async {
             let mut config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
                 .await
-                .map_err(|e| bad(&e))?;
+                .map_err(bad)?;
             // kube retries 429, 503 and 504 itself by default (up to 15 times, backing off):
             // this module's policy (`apiRetries`, `apiTimeoutSeconds` per attempt) is the only one.
             config.default_retry = false;
             config.connect_timeout = Some(timeout);
             config.read_timeout = Some(timeout);
             config.write_timeout = Some(timeout);
-            Client::try_from(config).map_err(|e| bad(&e))
+            Client::try_from(config).map_err(|source| ApiError::Client {
+                path: kubeconfig.to_path_buf(),
+                source,
+            })
         })?;
         Ok(Api {
             runtime,
@@ -109,7 +112,7 @@ impl Api {
     }
 
     /// Runs `request` until it succeeds, fails for good, or the retries are spent (code 11).
-    fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<T, Error>
+    fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<T, ApiError>
     where
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
@@ -118,7 +121,7 @@ impl Api {
     }
 
     /// [`Api::call`]'s loop, as a future, so several can run at once.
-    async fn attempts<T, F, Fut>(&self, what: &str, request: F) -> Result<T, Error>
+    async fn attempts<T, F, Fut>(&self, what: &str, request: F) -> Result<T, ApiError>
     where
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
@@ -130,16 +133,16 @@ impl Api {
             let outcome = tokio::time::timeout(self.timeout, request(self.client.clone())).await;
             let why = match outcome {
                 Ok(Ok(value)) => return Ok(value),
-                Ok(Err(e)) if transient(&e) => e.to_string(),
+                Ok(Err(e)) if transient(&e) => AttemptFailure::Kube(e),
                 Ok(Err(e)) => return Err(refused(what, e)),
-                Err(_) => format!("no answer within {:?}", self.timeout),
+                Err(_) => AttemptFailure::Timeout(self.timeout),
             };
             if attempt > self.retries {
-                return Err(Error::new(
-                    ErrorCode::TRY_AGAIN_LATER,
-                    format!("Kubernetes API: {what}: no success after {attempt} attempts"),
-                    why,
-                ));
+                return Err(ApiError::GaveUp {
+                    what: what.to_string(),
+                    attempts: attempt,
+                    last: why,
+                });
             }
             tracing::info!("Kubernetes API: {what}: attempt {attempt} failed ({why}); retrying");
             tokio::time::sleep(backoff).await;
@@ -148,7 +151,7 @@ impl Api {
     }
 
     /// The pod `namespace/name`; `None` if the API says it does not exist.
-    pub(crate) fn pod(&self, namespace: &str, name: &str) -> Result<Option<Pod>, Error> {
+    pub(crate) fn pod(&self, namespace: &str, name: &str) -> Result<Option<Pod>, ApiError> {
         self.call(
             &format!("GET pod {namespace}/{name}"),
             |client| async move {
@@ -164,7 +167,7 @@ impl Api {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<NetworkAttachmentDefinition>, Error> {
+    ) -> Result<Option<NetworkAttachmentDefinition>, ApiError> {
         self.runtime.block_on(self.get_nad(namespace, name))
     }
 
@@ -173,7 +176,7 @@ impl Api {
     pub(crate) fn nads(
         &self,
         refs: &[(String, String)],
-    ) -> Vec<Result<Option<NetworkAttachmentDefinition>, Error>> {
+    ) -> Vec<Result<Option<NetworkAttachmentDefinition>, ApiError>> {
         self.runtime.block_on(futures::future::join_all(
             refs.iter()
                 .map(|(namespace, name)| self.get_nad(namespace, name)),
@@ -184,7 +187,7 @@ impl Api {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<NetworkAttachmentDefinition>, Error> {
+    ) -> Result<Option<NetworkAttachmentDefinition>, ApiError> {
         self.attempts(
             &format!("GET network-attachment-definition {namespace}/{name}"),
             |client| async move {
@@ -203,7 +206,7 @@ impl Api {
         namespace: &str,
         name: &str,
         statuses: &[NetworkStatus],
-    ) -> Result<(), Error> {
+    ) -> Result<(), ApiError> {
         let patch = network_status_patch(statuses);
         let what = format!("PATCH pod {namespace}/{name} status");
         let patched = self.call(&what, |client| {
@@ -220,11 +223,11 @@ impl Api {
             }
         })?;
         if !patched {
-            return Err(Error::new(
-                ErrorCode::UNKNOWN_CONTAINER,
-                format!("pod {namespace}/{name} is gone"),
-                format!("{what}: 404 Not Found"),
-            ));
+            return Err(ApiError::PodGone {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                what,
+            });
         }
         Ok(())
     }

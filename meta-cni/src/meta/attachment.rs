@@ -10,6 +10,7 @@ use cni::chain::{self, Chain};
 use cni::invoke::Invocation;
 use cni::{CniArgs, CniResult, Command, ConfList, Error, Request, Version};
 
+use super::error::AttachmentError;
 use crate::delegates::Delegates;
 
 /// A delegate list's ADD result and the version it speaks; in the cache in that version's
@@ -72,21 +73,21 @@ pub(crate) struct Attachment {
 }
 
 impl Attachment {
-    fn invocation(&self, req: &Request, delegates: &Delegates) -> Result<Invocation, Error> {
-        Ok(Invocation {
+    fn invocation(&self, req: &Request, delegates: &Delegates) -> Invocation {
+        Invocation {
             command: req.command,
             container_id: req.container_id.clone(),
             netns: req.netns.clone(),
             ifname: self.ifname.clone(),
             args: self.cni_args.clone(),
             path: delegates.path().to_vec(),
-        })
+        }
     }
 
     /// Refuses, before anything is made, an attachment whose delegates cannot run: a
     /// `cniVersion` we speak none of, or a plugin or IPAM `type` that the delegates' path does
     /// not hold. An ADD that failed on these would have made nothing for DEL to undo.
-    pub(crate) fn check_runnable(&self, delegates: &Delegates) -> Result<(), Error> {
+    pub(crate) fn check_runnable(&self, delegates: &Delegates) -> Result<(), AttachmentError> {
         let context = self.context(Command::Add);
         Chain::new(&self.conf).map_err(&context)?;
         for plugin in &self.conf.plugins {
@@ -128,18 +129,28 @@ impl Attachment {
         self.result.as_ref().map(|r| &r.result)
     }
 
-    fn context(&self, verb: Command) -> impl Fn(Error) -> Error + '_ {
-        move |e| e.context(format!("network {} ({}) {verb}", self.network, self.ifname))
+    /// A delegate's failure during `verb`, naming this attachment; its code is kept.
+    fn context(&self, verb: Command) -> impl Fn(Error) -> AttachmentError + '_ {
+        move |source| AttachmentError::Delegate {
+            network: self.network.clone(),
+            ifname: self.ifname.clone(),
+            verb,
+            source: Box::new(source),
+        }
     }
 
     /// ADD through every delegate of the network; the result, in the list's version, is
     /// kept in the attachment too.
-    pub(crate) fn add(&mut self, req: &Request, delegates: &Delegates) -> Result<CniResult, Error> {
+    pub(crate) fn add(
+        &mut self,
+        req: &Request,
+        delegates: &Delegates,
+    ) -> Result<CniResult, AttachmentError> {
         let chain = Chain::new(&self.conf).map_err(self.context(Command::Add))?;
         let version = chain.version();
         let result = chain
             .add(
-                &self.invocation(req, delegates)?,
+                &self.invocation(req, delegates),
                 &self.runtime_config,
                 delegates.executor(),
             )
@@ -152,9 +163,9 @@ impl Attachment {
     }
 
     /// DEL through every delegate, in reverse, with the cached result.
-    pub(crate) fn del(&self, req: &Request, delegates: &Delegates) -> Result<(), Error> {
+    pub(crate) fn del(&self, req: &Request, delegates: &Delegates) -> Result<(), AttachmentError> {
         let chain = Chain::new(&self.conf).map_err(self.context(Command::Del))?;
-        let inv = self.invocation(req, delegates)?;
+        let inv = self.invocation(req, delegates);
         chain
             .del(
                 &inv,
@@ -166,21 +177,21 @@ impl Attachment {
     }
 
     /// CHECK every delegate against the cached result; no result is a failure.
-    pub(crate) fn check(&self, req: &Request, delegates: &Delegates) -> Result<(), Error> {
+    pub(crate) fn check(
+        &self,
+        req: &Request,
+        delegates: &Delegates,
+    ) -> Result<(), AttachmentError> {
         let chain = Chain::new(&self.conf).map_err(self.context(Command::Check))?;
-        let cached = self.cached_result().ok_or_else(|| {
-            Error::new(
-                cni::ErrorCode::CHECK_FAILED,
-                format!(
-                    "network {} ({}) has no cached ADD result",
-                    self.network, self.ifname
-                ),
-                "its ADD did not complete",
-            )
-        })?;
+        let cached = self
+            .cached_result()
+            .ok_or_else(|| AttachmentError::NoCachedResult {
+                network: self.network.clone(),
+                ifname: self.ifname.clone(),
+            })?;
         chain
             .check(
-                &self.invocation(req, delegates)?,
+                &self.invocation(req, delegates),
                 &self.runtime_config,
                 cached,
                 delegates.executor(),
@@ -189,10 +200,14 @@ impl Attachment {
     }
 
     /// STATUS of every delegate.
-    pub(crate) fn status(&self, req: &Request, delegates: &Delegates) -> Result<(), Error> {
+    pub(crate) fn status(
+        &self,
+        req: &Request,
+        delegates: &Delegates,
+    ) -> Result<(), AttachmentError> {
         let chain = Chain::new(&self.conf).map_err(self.context(Command::Status))?;
         chain
-            .status(&self.invocation(req, delegates)?, delegates.executor())
+            .status(&self.invocation(req, delegates), delegates.executor())
             .map_err(self.context(Command::Status))
     }
 
@@ -202,11 +217,11 @@ impl Attachment {
         req: &Request,
         delegates: &Delegates,
         valid: &[chain::Attachment],
-    ) -> Result<(), Error> {
+    ) -> Result<(), AttachmentError> {
         let chain = Chain::new(&self.conf).map_err(self.context(Command::Gc))?;
         chain
             .gc(
-                &self.invocation(req, delegates)?,
+                &self.invocation(req, delegates),
                 valid,
                 delegates.executor(),
             )

@@ -14,9 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use cni::{Error, ErrorCode};
-
 use super::attachment::Attachment;
+use super::error::CacheError;
 
 /// The longest file name most filesystems accept.
 const NAME_MAX: usize = 255;
@@ -46,12 +45,15 @@ pub(crate) struct Entry {
 }
 
 /// Makes the cache directory (0700) if it does not exist.
-pub(crate) fn ensure_dir(dir: &Path) -> Result<(), Error> {
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), CacheError> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| Error::io(format!("create cache dir {}", dir.display()), e))
+        .map_err(|source| CacheError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })
 }
 
 /// The cache file of one (container ID, interface) pair.
@@ -69,17 +71,13 @@ pub(crate) struct Slot {
 impl Slot {
     /// The slot of (`container_id`, `ifname`), both validated by the skeleton; a name too
     /// long for a file is refused before anything is opened.
-    pub(crate) fn new(dir: &Path, container_id: &str, ifname: &str) -> Result<Slot, Error> {
+    pub(crate) fn new(dir: &Path, container_id: &str, ifname: &str) -> Result<Slot, CacheError> {
         let name = format!("{container_id}+{ifname}{SUFFIX}");
         if name.len() > NAME_MAX {
-            return Err(Error::new(
-                ErrorCode::INVALID_ENVIRONMENT,
-                "CNI_CONTAINERID is too long",
-                format!(
-                    "the cache file name would be {} bytes; at most {NAME_MAX} fit",
-                    name.len()
-                ),
-            ));
+            return Err(CacheError::NameTooLong {
+                len: name.len(),
+                max: NAME_MAX,
+            });
         }
         Ok(Slot {
             file: dir.join(name),
@@ -94,12 +92,12 @@ impl Slot {
     }
 
     /// Writes `entry` atomically.
-    pub(crate) fn write(&self, entry: &Entry) -> Result<(), Error> {
+    pub(crate) fn write(&self, entry: &Entry) -> Result<(), CacheError> {
         write(&self.file, entry)
     }
 
     /// Reads the entry; one that belongs to another pair is corrupt.
-    pub(crate) fn read(&self) -> Result<Read, Error> {
+    pub(crate) fn read(&self) -> Result<Read, CacheError> {
         Ok(match read(&self.file)? {
             Read::Found(entry)
                 if entry.container_id != self.container_id || entry.ifname != self.ifname =>
@@ -114,31 +112,40 @@ impl Slot {
     }
 
     /// Removes the file; gone already is fine.
-    pub(crate) fn remove(&self) -> Result<(), Error> {
+    pub(crate) fn remove(&self) -> Result<(), CacheError> {
         match std::fs::remove_file(&self.file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
-                format!("remove cache file {}", self.file.display()),
-                e,
-            )),
+            Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                Err(CacheError::Remove {
+                    file: self.file.clone(),
+                    source,
+                })
+            }
             _ => Ok(()),
         }
     }
 }
 
 /// Writes `entry` to `file` atomically.
-fn write(file: &Path, entry: &Entry) -> Result<(), Error> {
+fn write(file: &Path, entry: &Entry) -> Result<(), CacheError> {
     let dir = file.parent().expect("cache files live in a directory");
     ensure_dir(dir)?;
-    let bytes = serde_json::to_vec(entry).map_err(|e| Error::internal("encode cache", e))?;
+    let bytes = serde_json::to_vec(entry).map_err(|source| CacheError::Encode { source })?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .permissions(std::fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
-        .map_err(|e| Error::io(format!("create cache file in {}", dir.display()), e))?;
-    tmp.write_all(&bytes)
-        .map_err(|e| Error::io(format!("write cache file {}", file.display()), e))?;
-    tmp.persist(file)
-        .map_err(|e| Error::io(format!("replace cache file {}", file.display()), e.error))?;
+        .map_err(|source| CacheError::CreateFile {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+    tmp.write_all(&bytes).map_err(|source| CacheError::Write {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    tmp.persist(file).map_err(|e| CacheError::Replace {
+        file: file.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -154,11 +161,16 @@ pub(crate) enum Read {
 }
 
 /// Reads a cache file.
-fn read(file: &Path) -> Result<Read, Error> {
+fn read(file: &Path) -> Result<Read, CacheError> {
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::Missing),
-        Err(e) => return Err(Error::io(format!("read cache file {}", file.display()), e)),
+        Err(source) => {
+            return Err(CacheError::Read {
+                file: file.to_path_buf(),
+                source,
+            })
+        }
     };
     Ok(match serde_json::from_slice(&bytes) {
         Ok(entry) => Read::Found(entry),
@@ -243,6 +255,8 @@ mod tests {
     #[test]
     fn over_long_names_are_refused_before_any_file_is_opened() {
         let e = Slot::new(Path::new("/nonexistent"), &"a".repeat(300), "eth0").unwrap_err();
-        assert_eq!(e.code, ErrorCode::INVALID_ENVIRONMENT);
+        let e = cni::Error::from(e);
+        assert_eq!(e.code, cni::ErrorCode::INVALID_ENVIRONMENT);
+        assert_eq!(e.msg, "CNI_CONTAINERID is too long");
     }
 }

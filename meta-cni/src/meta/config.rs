@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use cni::{Error, ErrorCode, Request};
+use cni::Request;
+
+use super::error::ConfigError;
 
 /// Multus's defaults.
 const DEFAULT_CONF_DIR: &str = "/etc/cni/multus/net.d";
@@ -86,30 +88,41 @@ impl MetaConf {
     }
 }
 
+/// Plugin-specific key `key` of the netconf as a `T`, if set.
+fn field<T: serde::de::DeserializeOwned>(
+    req: &Request,
+    key: &str,
+) -> Result<Option<T>, ConfigError> {
+    req.netconf
+        .field(key)
+        .map_err(|source| ConfigError::Field { source })
+}
+
+/// `key`'s `value` is not what the key takes: `why`.
+fn invalid(key: &'static str, value: impl ToString, why: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        why: why.into(),
+    }
+}
+
 /// A positive number of seconds under `key`.
-fn seconds(req: &Request, key: &str, default: Duration) -> Result<Duration, Error> {
-    match req.netconf.field::<f64>(key)? {
+fn seconds(req: &Request, key: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    match field::<f64>(req, key)? {
         None => Ok(default),
         Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(Duration::from_secs_f64(s)),
-        Some(s) => Err(Error::invalid_config(
-            key,
-            s,
-            "must be a number of seconds in (0, 3600]",
-        )),
+        Some(s) => Err(invalid(key, s, "must be a number of seconds in (0, 3600]")),
     }
 }
 
 /// A directory under `key`: an absolute path (a relative or empty one would follow the
 /// runtime's working directory), else `default`.
-fn directory(req: &Request, key: &str, default: &str) -> Result<PathBuf, Error> {
-    match req.netconf.field::<PathBuf>(key)? {
+fn directory(req: &Request, key: &'static str, default: &str) -> Result<PathBuf, ConfigError> {
+    match field::<PathBuf>(req, key)? {
         None => Ok(default.into()),
         Some(dir) if dir.is_absolute() => Ok(dir),
-        Some(dir) => Err(Error::invalid_config(
-            key,
-            dir.display(),
-            "must be an absolute path",
-        )),
+        Some(dir) => Err(invalid(key, dir.display(), "must be an absolute path")),
     }
 }
 
@@ -125,7 +138,10 @@ pub(crate) fn log_filter(level: &str) -> Option<&'static str> {
 }
 
 /// A list given as a JSON list or, as Multus also accepts, one comma-separated string.
-fn names(extra: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, Error> {
+fn names(
+    extra: &Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<Vec<String>>, ConfigError> {
     match extra.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(
@@ -137,32 +153,24 @@ fn names(extra: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, E
         )),
         Some(v) => serde_json::from_value(v.clone())
             .map(Some)
-            .map_err(|e| Error::invalid_config(key, v, e)),
+            .map_err(|source| ConfigError::List {
+                key,
+                value: v.clone(),
+                source,
+            }),
     }
 }
 
 impl MetaConf {
     /// Reads and validates the meta netconf of `req`.
-    pub(crate) fn load(req: &Request) -> Result<MetaConf, Error> {
+    pub(crate) fn load(req: &Request) -> Result<MetaConf, ConfigError> {
         let extra = &req.netconf.extra;
-        let cluster_network = req
-            .netconf
-            .field::<String>("clusterNetwork")?
-            .filter(|s| !s.is_empty());
-        let delegates = req
-            .netconf
-            .field::<Vec<Value>>("delegates")?
-            .unwrap_or_default();
+        let cluster_network = field::<String>(req, "clusterNetwork")?.filter(|s| !s.is_empty());
+        let delegates = field::<Vec<Value>>(req, "delegates")?.unwrap_or_default();
         if cluster_network.is_none() && delegates.is_empty() {
-            return Err(Error::new(
-                ErrorCode::INVALID_NETWORK_CONFIG,
-                "no cluster network",
-                "set clusterNetwork (a NAD name, a file or a directory) or delegates",
-            ));
+            return Err(ConfigError::NoClusterNetwork);
         }
-        let multus_namespace = req
-            .netconf
-            .field::<String>("multusNamespace")?
+        let multus_namespace = field::<String>(req, "multusNamespace")?
             .unwrap_or_else(|| DEFAULT_MULTUS_NAMESPACE.into());
         let global_namespaces = names(extra, "globalNamespaces")?.unwrap_or_else(|| {
             vec![
@@ -171,15 +179,12 @@ impl MetaConf {
                 "kube-system".into(),
             ]
         });
-        let kubeconfig = req
-            .netconf
-            .field::<PathBuf>("kubeconfig")?
-            .filter(|p| !p.as_os_str().is_empty());
-        let result_mode = match req.netconf.field::<String>("resultMode")?.as_deref() {
+        let kubeconfig = field::<PathBuf>(req, "kubeconfig")?.filter(|p| !p.as_os_str().is_empty());
+        let result_mode = match field::<String>(req, "resultMode")?.as_deref() {
             Some("merged") => ResultMode::Merged,
             Some("cluster") => ResultMode::Cluster,
             Some(other) => {
-                return Err(Error::invalid_config(
+                return Err(invalid(
                     "resultMode",
                     other,
                     "must be \"merged\" or \"cluster\"",
@@ -190,32 +195,32 @@ impl MetaConf {
             None if kubeconfig.is_some() => ResultMode::Cluster,
             None => ResultMode::Merged,
         };
-        let api_retries = match req.netconf.field::<u32>("apiRetries")? {
+        let api_retries = match field::<u32>(req, "apiRetries")? {
             None => DEFAULT_API_RETRIES,
             Some(n) if n <= MAX_API_RETRIES => n,
             Some(n) => {
-                return Err(Error::invalid_config(
+                return Err(invalid(
                     "apiRetries",
                     n,
                     format!("must be at most {MAX_API_RETRIES}"),
                 ))
             }
         };
-        if let Some(level) = req.netconf.field::<String>("logLevel")? {
+        if let Some(level) = field::<String>(req, "logLevel")? {
             if log_filter(&level).is_none() {
-                return Err(Error::invalid_config(
+                return Err(invalid(
                     "logLevel",
                     &level,
                     "must be panic, error, verbose or debug",
                 ));
             }
         }
-        req.netconf.field::<PathBuf>("logFile")?;
-        req.netconf.field::<bool>("logToStderr")?;
+        field::<PathBuf>(req, "logFile")?;
+        field::<bool>(req, "logToStderr")?;
         // Multus drops the cache after a failed DEL unless this is set, which leaks what the
         // failed DEL left; meta-cni always keeps it until a DEL succeeds, so the key is only
         // checked.
-        req.netconf.field::<bool>("retryDeleteOnError")?;
+        field::<bool>(req, "retryDeleteOnError")?;
         let networks = extra.get("networks").filter(|v| !v.is_null()).cloned();
         let conf = MetaConf {
             cluster_network,
@@ -225,7 +230,7 @@ impl MetaConf {
             cni_dir: directory(req, "cniDir", DEFAULT_CNI_DIR)?,
             bin_dir: directory(req, "binDir", DEFAULT_BIN_DIR)?,
             multus_namespace,
-            namespace_isolation: req.netconf.field("namespaceIsolation")?.unwrap_or(false),
+            namespace_isolation: field(req, "namespaceIsolation")?.unwrap_or(false),
             global_namespaces,
             system_namespaces: names(extra, "systemNamespaces")?
                 .unwrap_or_else(|| vec!["kube-system".into()]),
@@ -236,9 +241,7 @@ impl MetaConf {
             kubeconfig,
             api_timeout: seconds(req, "apiTimeoutSeconds", DEFAULT_API_TIMEOUT)?,
             api_retries,
-            readiness_file: req
-                .netconf
-                .field::<PathBuf>("readinessindicatorfile")?
+            readiness_file: field::<PathBuf>(req, "readinessindicatorfile")?
                 .filter(|p| !p.as_os_str().is_empty()),
             readiness_timeout: seconds(req, "readinessTimeoutSeconds", DEFAULT_READINESS_TIMEOUT)?,
         };

@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
-use cni::Error;
-
 use super::cache;
+use super::error::LockError;
 
 /// An exclusive lock on one container; released on drop.
 #[derive(Debug)]
@@ -27,7 +26,7 @@ pub(crate) struct ContainerLock {
 impl ContainerLock {
     /// Waits for and takes the lock of `container_id` (validated by the skeleton) in `dir`,
     /// making the directory (0700) if needed.
-    pub(crate) fn acquire(dir: &Path, container_id: &str) -> Result<ContainerLock, Error> {
+    pub(crate) fn acquire(dir: &Path, container_id: &str) -> Result<ContainerLock, LockError> {
         cache::ensure_dir(dir)?;
         let path = dir.join(format!("{container_id}.lock"));
         loop {
@@ -38,13 +37,19 @@ impl ContainerLock {
                 .truncate(false)
                 .mode(0o600)
                 .open(&path)
-                .map_err(|e| Error::io(format!("open lock file {}", path.display()), e))?;
-            let held = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| {
-                Error::io(format!("lock {}", path.display()), std::io::Error::from(e))
+                .map_err(|source| LockError::Open {
+                    path: path.clone(),
+                    source,
+                })?;
+            let held =
+                Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| LockError::Lock {
+                    path: path.clone(),
+                    source: e.into(),
+                })?;
+            let mine = held.metadata().map_err(|source| LockError::StatHeld {
+                path: path.clone(),
+                source,
             })?;
-            let mine = held
-                .metadata()
-                .map_err(|e| Error::io(format!("stat lock file {}", path.display()), e))?;
             // The holder before us may have removed the file: then the lock is on nothing.
             match std::fs::metadata(&path) {
                 Ok(now) if now.dev() == mine.dev() && now.ino() == mine.ino() => {
@@ -55,7 +60,7 @@ impl ContainerLock {
                 }
                 Ok(_) => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io(format!("stat {}", path.display()), e)),
+                Err(source) => return Err(LockError::StatPath { path, source }),
             }
         }
     }

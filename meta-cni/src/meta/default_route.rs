@@ -6,10 +6,11 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use cni::{Error, Route};
+use cni::Route;
 use kernel::{Family, Netlink, Netns};
 
 use super::attachment::Attachment;
+use super::error::DefaultRouteError;
 
 fn default_dst(gw: IpAddr) -> IpNet {
     match gw {
@@ -25,7 +26,7 @@ pub(crate) fn apply(
     attachments: &mut [Attachment],
     chosen: usize,
     gw: IpAddr,
-) -> Result<(), Error> {
+) -> Result<(), DefaultRouteError> {
     let dst = default_dst(gw);
     for r in attachments.iter_mut().filter_map(|a| a.result.as_mut()) {
         r.result.routes.retain(|route| route.dst != dst);
@@ -35,23 +36,28 @@ pub(crate) fn apply(
     }
     let ifname = attachments[chosen].ifname.as_str();
 
-    let op = |what: &str| format!("default-route via {gw} on {ifname}: {what}");
-    let mut nl = Netlink::in_netns(netns).map_err(|e| Error::io(op("open netlink"), e))?;
+    let failed = |step: &'static str, source: Option<kernel::Error>| DefaultRouteError {
+        gateway: gw,
+        ifname: ifname.to_string(),
+        step,
+        source: source.map(Box::new),
+    };
+    let mut nl = Netlink::in_netns(netns).map_err(|e| failed("open netlink", Some(e)))?;
     let family = Family::of(gw);
     let existing = nl
         .routes(family, Some(kernel::RT_TABLE_MAIN))
-        .map_err(|e| Error::io(op("list routes"), e))?;
+        .map_err(|e| failed("list routes", Some(e)))?;
     for route in existing.iter().filter(|r| r.dst == dst) {
         match nl.del_route(route) {
-            Err(e) if !e.is_not_found() => return Err(Error::io(op("remove the old default"), e)),
+            Err(e) if !e.is_not_found() => return Err(failed("remove the old default", Some(e))),
             _ => {}
         }
     }
     let index = nl
         .link_by_name(ifname)
-        .map_err(|e| Error::io(op("look up the interface"), e))?
-        .ok_or_else(|| Error::io(op("look up the interface"), "not found"))?
+        .map_err(|e| failed("look up the interface", Some(e)))?
+        .ok_or_else(|| failed("look up the interface", None))?
         .index;
     nl.add_route(&kernel::Route::new(dst).via(gw).dev(index))
-        .map_err(|e| Error::io(op("add the route"), e))
+        .map_err(|e| failed("add the route", Some(e)))
 }

@@ -19,6 +19,7 @@ mod cache;
 mod config;
 mod container_lock;
 mod default_route;
+mod error;
 mod merge;
 mod nad_dir;
 mod network_status;
@@ -29,12 +30,13 @@ mod source;
 mod unplug;
 
 use cni::chain;
-use cni::{CniResult, Error, ErrorCode, Plugin, Request};
+use cni::{CniResult, Error, Plugin, Request};
 
 use crate::delegates::Delegates;
 use attachment::Attachment;
 use config::{MetaConf, ResultMode};
 use container_lock::ContainerLock;
+use error::MetaError;
 use source::{PodLookup, Source};
 
 /// The meta plugin.
@@ -42,11 +44,11 @@ use source::{PodLookup, Source};
 pub(crate) struct MetaPlugin;
 
 /// DELs `attachments` in reverse; every one is tried. The failures, in order met.
-fn del_all(attachments: &[Attachment], req: &Request, delegates: &Delegates) -> Vec<Error> {
+fn del_all(attachments: &[Attachment], req: &Request, delegates: &Delegates) -> Vec<MetaError> {
     attachments
         .iter()
         .rev()
-        .filter_map(|att| att.del(req, delegates).err())
+        .filter_map(|att| att.del(req, delegates).err().map(MetaError::from))
         .collect()
 }
 
@@ -58,39 +60,32 @@ fn runnable(attachments: Vec<Attachment>, delegates: &Delegates) -> Vec<Attachme
         .filter(|att| match att.check_runnable(delegates) {
             Ok(()) => true,
             Err(e) => {
-                tracing::info!("no cache and {e}: it made nothing");
+                tracing::info!("no cache and {}: it made nothing", Error::from(e));
                 false
             }
         })
         .collect()
 }
 
-/// One error standing for several: the first one's code and message, and every failure
-/// in the details, so none goes unsaid.
-fn summarize(mut failures: Vec<Error>) -> Result<(), Error> {
+/// One error standing for several: the first one, with the others behind it, so none goes
+/// unsaid.
+fn summarize(mut failures: Vec<MetaError>) -> Result<(), MetaError> {
     if failures.is_empty() {
         return Ok(());
     }
-    let rest = failures.split_off(1);
-    let mut e = failures.remove(0);
-    if !rest.is_empty() {
-        let others: Vec<String> = rest
-            .iter()
-            .map(|f| format!("{} (code {}): {}", f.msg, f.code, f.details))
-            .collect();
-        e.details = format!(
-            "{}; {} more failures: {}",
-            e.details,
-            rest.len(),
-            others.join("; ")
-        );
+    let first = failures.remove(0);
+    if failures.is_empty() {
+        return Err(first);
     }
-    Err(e)
+    Err(MetaError::Several {
+        first: Box::new(first),
+        rest: failures,
+    })
 }
 
 /// The plan of a pod whose cache is missing or corrupt, from the config and, in Kubernetes
 /// mode, the pod's annotations; with why the pod could not be read, when it is gone.
-fn replan(req: &Request, conf: &MetaConf) -> Result<(Vec<Attachment>, Option<String>), Error> {
+fn replan(req: &Request, conf: &MetaConf) -> Result<(Vec<Attachment>, Option<String>), MetaError> {
     let source = Source::new(conf);
     let (pod, gone) = match source.pod(req, &plan::pod_namespace(req)?)? {
         PodLookup::Found(pod) => (Some(pod), None),
@@ -110,24 +105,20 @@ impl MetaPlugin {
         entry: &cache::Entry,
         slot: &cache::Slot,
         failed: usize,
-        failure: Error,
-    ) -> Error {
+        failure: MetaError,
+    ) -> MetaError {
         let undo = &entry.attachments[..=failed.min(entry.attachments.len() - 1)];
         match summarize(del_all(undo, req, delegates)) {
             Ok(()) => {
                 if let Err(e) = slot.remove() {
-                    tracing::warn!("after rollback: {e}");
+                    tracing::warn!("after rollback: {}", Error::from(e));
                 }
                 failure
             }
-            Err(rollback) => {
-                let mut e = failure;
-                e.details = format!(
-                    "{}; rollback incomplete, DEL will retry from the cache: {rollback}",
-                    e.details
-                );
-                e
-            }
+            Err(rollback) => MetaError::RollbackIncomplete {
+                failure: Box::new(failure),
+                rollback: Box::new(rollback),
+            },
         }
     }
 
@@ -140,9 +131,9 @@ impl MetaPlugin {
         req: &Request,
         delegates: &Delegates,
         attachments: &mut [Attachment],
-    ) -> Result<(), (usize, Error)> {
+    ) -> Result<(), (usize, MetaError)> {
         for (k, att) in attachments.iter_mut().enumerate() {
-            att.add(req, delegates).map_err(|e| (k, e))?;
+            att.add(req, delegates).map_err(|e| (k, e.into()))?;
         }
         let moves: Vec<(usize, std::net::IpAddr)> = attachments
             .iter()
@@ -150,9 +141,9 @@ impl MetaPlugin {
             .flat_map(|(k, a)| a.default_route.iter().map(move |gw| (k, *gw)))
             .collect();
         if let Some(&(first, _)) = moves.first() {
-            let netns = plan::open_pod_netns(req).map_err(|e| (first, e))?;
+            let netns = plan::open_pod_netns(req).map_err(|e| (first, e.into()))?;
             for (k, gw) in moves {
-                default_route::apply(&netns, attachments, k, gw).map_err(|e| (k, e))?;
+                default_route::apply(&netns, attachments, k, gw).map_err(|e| (k, e.into()))?;
             }
         }
         Ok(())
@@ -166,15 +157,12 @@ impl MetaPlugin {
         conf: &MetaConf,
         delegates: &Delegates,
         slot: &cache::Slot,
-    ) -> Result<CniResult, Error> {
+    ) -> Result<CniResult, MetaError> {
         if let cache::Read::Found(_) = slot.read()? {
-            return Err(Error::environment(
-                format!(
-                    "container {} already has an attachment on {}",
-                    req.container_id, req.ifname
-                ),
-                "DEL it before adding it again",
-            ));
+            return Err(MetaError::AlreadyAttached {
+                container_id: req.container_id.clone(),
+                ifname: req.ifname.clone(),
+            });
         }
         let source = Source::new(conf);
         let pod = source.pod(req, &plan::pod_namespace(req)?)?.for_add()?;
@@ -195,10 +183,13 @@ impl MetaPlugin {
             return Err(self.roll_back(req, delegates, &entry, slot, k, e));
         }
         entry.network_status = network_status::of(&entry.attachments);
-        let published = slot.write(&entry).and_then(|()| match &pod {
-            Some(pod) => source.set_network_status(pod, &entry.network_status),
-            None => Ok(()),
-        });
+        let published = slot
+            .write(&entry)
+            .map_err(MetaError::from)
+            .and_then(|()| match &pod {
+                Some(pod) => Ok(source.set_network_status(pod, &entry.network_status)?),
+                None => Ok(()),
+            });
         if let Err(e) = published {
             let last = entry.attachments.len() - 1;
             return Err(self.roll_back(req, delegates, &entry, slot, last, e));
@@ -245,7 +236,7 @@ impl Plugin for MetaPlugin {
         if added.is_err() && matches!(slot.read(), Ok(cache::Read::Missing)) {
             lock.release_and_remove();
         }
-        added
+        Ok(added?)
     }
 
     fn del(&self, req: &Request) -> Result<(), Error> {
@@ -262,7 +253,10 @@ impl Plugin for MetaPlugin {
             cache::Read::Missing => match replan(req, &conf) {
                 Ok((attachments, _)) => (runnable(attachments, &delegates), None),
                 Err(e) => {
-                    tracing::info!("no cache and no plan ({e}): nothing was made");
+                    tracing::info!(
+                        "no cache and no plan ({}): nothing was made",
+                        Error::from(e)
+                    );
                     lock.release_and_remove();
                     return Ok(());
                 }
@@ -275,19 +269,10 @@ impl Plugin for MetaPlugin {
                 let (attachments, gone) = replan(req, &conf)?;
                 // The plan was cached, so something was made; without the pod's annotation
                 // its networks beyond the config's cannot be known.
-                let unknown = gone.map(|why| {
-                    Error::new(
-                        ErrorCode::IO_FAILURE,
-                        format!(
-                            "cache {} is corrupt and the pod's annotation is unavailable",
-                            slot.file().display()
-                        ),
-                        format!(
-                            "{why}; the networks from the config were deleted, the networks \
-                             the pod selected cannot be known; remove the file once they are \
-                             cleaned up"
-                        ),
-                    )
+                let unknown = gone.map(|pod| MetaError::CorruptCacheNoPod {
+                    file: slot.file().to_path_buf(),
+                    why,
+                    pod,
                 });
                 (attachments, unknown)
             }
@@ -295,7 +280,7 @@ impl Plugin for MetaPlugin {
         unplug::veths_at_once(req, &delegates, &attachments);
         summarize(del_all(&attachments, req, &delegates))?;
         if let Some(e) = unknown {
-            return Err(e);
+            return Err(e.into());
         }
         slot.remove()?;
         lock.release_and_remove();
@@ -310,18 +295,18 @@ impl Plugin for MetaPlugin {
         let entry = match slot.read()? {
             cache::Read::Found(entry) => entry,
             cache::Read::Missing => {
-                return Err(Error::new(
-                    ErrorCode::CHECK_FAILED,
-                    format!("no attachment of {} on {}", req.container_id, req.ifname),
-                    "nothing was added, or it was deleted",
-                ))
+                return Err(MetaError::NotAttached {
+                    container_id: req.container_id.clone(),
+                    ifname: req.ifname.clone(),
+                }
+                .into())
             }
             cache::Read::Corrupt(why) => {
-                return Err(Error::new(
-                    ErrorCode::CHECK_FAILED,
-                    format!("cache {} is corrupt", slot.file().display()),
+                return Err(MetaError::CorruptCache {
+                    file: slot.file().to_path_buf(),
                     why,
-                ))
+                }
+                .into())
             }
         };
         for att in &entry.attachments {
@@ -332,17 +317,13 @@ impl Plugin for MetaPlugin {
 
     fn status(&self, req: &Request) -> Result<(), Error> {
         let conf = MetaConf::load(req)?;
-        let unavailable = |e: Error| {
-            if e.code == ErrorCode::TRY_AGAIN_LATER {
-                Error::new(ErrorCode::PLUGIN_NOT_AVAILABLE, e.msg, e.details)
-            } else {
-                e
-            }
-        };
+        // Not ready, or a plan that cannot be read for now, is "not available" to STATUS.
+        let unavailable = |e: MetaError| MetaError::Unavailable(Box::new(e));
         readiness::wait(&conf).map_err(unavailable)?;
         let source = Source::new(&conf);
         let delegates = Delegates::new(&conf.bin_dir, &req.path);
-        let attachments = plan::build(&conf, req, &source, None).map_err(unavailable)?;
+        let attachments =
+            plan::build(&conf, req, &source, None).map_err(|e| unavailable(e.into()))?;
         for att in attachments {
             att.status(req, &delegates)?;
         }
@@ -372,7 +353,7 @@ impl Plugin for MetaPlugin {
             let lock = match ContainerLock::acquire(&conf.cni_dir, &entry.container_id) {
                 Ok(lock) => lock,
                 Err(e) => {
-                    failures.push(e);
+                    failures.push(e.into());
                     continue;
                 }
             };
@@ -387,16 +368,16 @@ impl Plugin for MetaPlugin {
             if errors.is_empty() {
                 match slot.remove() {
                     Ok(()) => lock.release_and_remove(),
-                    Err(e) => failures.push(e),
+                    Err(e) => failures.push(e.into()),
                 }
             }
             failures.extend(errors);
         }
         for att in plan::build(&conf, req, &Source::new(&conf), None)? {
             if let Err(e) = att.gc(req, &delegates, &delegate_valid) {
-                failures.push(e);
+                failures.push(e.into());
             }
         }
-        summarize(failures)
+        Ok(summarize(failures)?)
     }
 }

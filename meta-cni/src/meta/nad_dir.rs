@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use cni::{Error, ErrorCode};
 use nad_crd::{names, NetworkAttachmentDefinition};
+
+use super::error::{NadFileError, NadFileRefusal};
 
 /// The largest NAD file read; a real one is a few KiB.
 pub(crate) const MAX_NAD_FILE: u64 = 1 << 20;
@@ -23,12 +24,17 @@ const API_VERSION: &str = "k8s.cni.cncf.io/v1";
 const KIND: &str = "NetworkAttachmentDefinition";
 
 /// Checks a NAD reference before it becomes a path or a URL: code 7 naming the bad part.
-pub(crate) fn check_nad_ref(namespace: &str, name: &str) -> Result<(), Error> {
+pub(crate) fn check_nad_ref(namespace: &str, name: &str) -> Result<(), NadFileError> {
+    let invalid = |field, value: &str, why| NadFileError::InvalidRef {
+        field,
+        value: value.to_string(),
+        why,
+    };
     if let Some(why) = names::namespace_problem(namespace) {
-        return Err(Error::invalid_config("network namespace", namespace, why));
+        return Err(invalid("network namespace", namespace, why));
     }
     if let Some(why) = names::nad_name_problem(name) {
-        return Err(Error::invalid_config("network name", name, why));
+        return Err(invalid("network name", name, why));
     }
     Ok(())
 }
@@ -39,13 +45,12 @@ pub(crate) struct NadDir {
     dir: PathBuf,
 }
 
-/// A refusal of the NAD file at `path`: code 7 (it is config), naming the path.
-fn refused(path: &Path, why: impl Into<String>) -> Error {
-    Error::new(
-        ErrorCode::INVALID_NETWORK_CONFIG,
-        format!("invalid NAD file {}", path.display()),
+/// A refusal of the NAD file at `path`.
+fn refused(path: &Path, why: NadFileRefusal) -> NadFileError {
+    NadFileError::Refused {
+        path: path.to_path_buf(),
         why,
-    )
+    }
 }
 
 impl NadDir {
@@ -69,7 +74,7 @@ impl NadDir {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<NetworkAttachmentDefinition>, Error> {
+    ) -> Result<Option<NetworkAttachmentDefinition>, NadFileError> {
         check_nad_ref(namespace, name)?;
         for path in self.candidates(namespace, name) {
             if let Some(text) = read_regular_file(&path)? {
@@ -82,7 +87,7 @@ impl NadDir {
 
 /// The text of `path`, if it exists; refused unless it is a regular file of at most
 /// [`MAX_NAD_FILE`] bytes. Opened without blocking, so a FIFO cannot hang the call.
-fn read_regular_file(path: &Path) -> Result<Option<String>, Error> {
+fn read_regular_file(path: &Path) -> Result<Option<String>, NadFileError> {
     let file = match File::options()
         .read(true)
         .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
@@ -90,24 +95,36 @@ fn read_regular_file(path: &Path) -> Result<Option<String>, Error> {
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(format!("open NAD file {}", path.display()), e)),
+        Err(source) => {
+            return Err(NadFileError::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::io(format!("stat NAD file {}", path.display()), e))?;
+    let meta = file.metadata().map_err(|source| NadFileError::Stat {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if !meta.is_file() {
-        return Err(refused(path, "not a regular file"));
+        return Err(refused(path, NadFileRefusal::NotRegular));
     }
     if meta.len() > MAX_NAD_FILE {
         return Err(refused(
             path,
-            format!("{} bytes; a NAD file is at most {MAX_NAD_FILE}", meta.len()),
+            NadFileRefusal::TooLarge {
+                len: meta.len(),
+                max: MAX_NAD_FILE,
+            },
         ));
     }
     let mut text = String::new();
     file.take(MAX_NAD_FILE + 1)
         .read_to_string(&mut text)
-        .map_err(|e| Error::io(format!("read NAD file {}", path.display()), e))?;
+        .map_err(|source| NadFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(Some(text))
 }
 
@@ -117,55 +134,60 @@ fn decode(
     text: &str,
     namespace: &str,
     name: &str,
-) -> Result<NetworkAttachmentDefinition, Error> {
+) -> Result<NetworkAttachmentDefinition, NadFileError> {
     let mut options = serde_saphyr::Options::default();
     options.with_snippet = false;
     // YAML is a superset of JSON: one parser reads both forms. What went wrong is said by
     // position only: the file may hold what must not reach a log.
-    let value: Value = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
-            .unwrap_or_default();
-        Error::new(
-            ErrorCode::DECODING_FAILURE,
-            format!("NAD file {} is not valid YAML", path.display()),
-            format!("it does not parse{at}"),
-        )
-    })?;
+    let value: Value =
+        serde_saphyr::from_str_with_options(text, options).map_err(|e| NadFileError::NotYaml {
+            path: path.to_path_buf(),
+            at: e.location().map(|l| (l.line(), l.column())),
+        })?;
     let text_of = |key: &str| value.get(key).and_then(Value::as_str);
     if let Some(api_version) = text_of("apiVersion").filter(|v| *v != API_VERSION) {
         return Err(refused(
             path,
-            format!("apiVersion is {api_version:?}, not {API_VERSION}"),
+            NadFileRefusal::ApiVersion {
+                found: api_version.to_string(),
+                expected: API_VERSION,
+            },
         ));
     }
     if let Some(kind) = text_of("kind").filter(|k| *k != KIND) {
-        return Err(refused(path, format!("kind is {kind:?}, not {KIND}")));
+        return Err(refused(
+            path,
+            NadFileRefusal::Kind {
+                found: kind.to_string(),
+                expected: KIND,
+            },
+        ));
     }
+    // Only the error's category is kept: its message may quote the file.
     let nad: NetworkAttachmentDefinition = serde_json::from_value(value).map_err(|e| {
         refused(
             path,
-            format!(
-                "not shaped as a NetworkAttachmentDefinition ({:?} error at the top level: \
-                 metadata must be an object, spec.config a string)",
-                e.classify()
-            ),
+            NadFileRefusal::Shape {
+                category: e.classify(),
+            },
         )
     })?;
     if !nad.name().is_empty() && nad.name() != name {
         return Err(refused(
             path,
-            format!(
-                "metadata.name is {:?}, but the file is NAD {name}",
-                nad.name()
-            ),
+            NadFileRefusal::Name {
+                found: nad.name().to_string(),
+                expected: name.to_string(),
+            },
         ));
     }
     if let Some(ns) = nad.namespace().filter(|ns| *ns != namespace) {
         return Err(refused(
             path,
-            format!("metadata.namespace is {ns:?}, but the file is in namespace {namespace}"),
+            NadFileRefusal::Namespace {
+                found: ns.to_string(),
+                expected: namespace.to_string(),
+            },
         ));
     }
     Ok(nad)
@@ -174,6 +196,12 @@ fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cni::{Error, ErrorCode};
+
+    /// The NAD `default/name` of `store`'s failure, as the runtime sees it.
+    fn failure(store: &NadDir, name: &str) -> Error {
+        store.read("default", name).unwrap_err().into()
+    }
 
     fn store() -> (tempfile::TempDir, NadDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -215,7 +243,7 @@ mod tests {
             "bad.yaml",
             "metadata:\n  name: bad\n  namespace: [token-s3cr3t\n",
         );
-        let e = store.read("default", "bad").unwrap_err();
+        let e = failure(&store, "bad");
         assert_eq!(e.code, ErrorCode::DECODING_FAILURE);
         assert!(e.msg.contains("default/bad.yaml"), "{e:?}");
         assert!(e.details.contains("line"), "{e:?}");
@@ -223,7 +251,7 @@ mod tests {
         assert!(!shown.contains("s3cr3t") && !shown.contains('\n'), "{e:?}");
 
         write(&dir, "shape.yaml", "metadata: token-s3cr3t\nspec: 3\n");
-        let e = store.read("default", "shape").unwrap_err();
+        let e = failure(&store, "shape");
         assert_eq!(e.code, ErrorCode::INVALID_NETWORK_CONFIG);
         assert!(!format!("{e:?}").contains("s3cr3t"), "{e:?}");
     }
@@ -251,7 +279,7 @@ mod tests {
         ] {
             write(&dir, file, text);
             let name = file.trim_end_matches(".yaml");
-            let e = store.read("default", name).unwrap_err();
+            let e = failure(&store, name);
             assert_eq!(e.code, ErrorCode::INVALID_NETWORK_CONFIG, "{file}: {e:?}");
             assert!(e.details.contains(why), "{file}: {e:?}");
             assert!(e.msg.contains(file), "{file}: {e:?}");
@@ -263,10 +291,10 @@ mod tests {
         let (dir, store) = store();
         let fifo = dir.path().join("default").join("fifo.yaml");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR).unwrap();
-        let e = store.read("default", "fifo").unwrap_err();
+        let e = failure(&store, "fifo");
         assert!(e.details.contains("not a regular file"), "{e:?}");
         std::fs::create_dir(dir.path().join("default").join("d.yaml")).unwrap();
-        let e = store.read("default", "d").unwrap_err();
+        let e = failure(&store, "d");
         assert!(e.details.contains("not a regular file"), "{e:?}");
     }
 
@@ -278,7 +306,7 @@ mod tests {
             "x".repeat(MAX_NAD_FILE as usize)
         );
         write(&dir, "big.yaml", &big);
-        let e = store.read("default", "big").unwrap_err();
+        let e = failure(&store, "big");
         assert!(e.details.contains("at most"), "{e:?}");
     }
 }

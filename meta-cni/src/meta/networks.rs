@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use cni::{ConfList, Error, ErrorCode};
+use cni::ConfList;
 use nad_crd::NadConfig;
 
 use super::config::MetaConf;
+use super::error::NetworkError;
 use super::source::Source;
 
 /// A network ready to run: its name in network-status and its delegate list.
@@ -24,24 +25,30 @@ pub(crate) struct Network {
 
 impl Network {
     /// The network `name` whose delegate netconf (a single plugin or a list) is `conf`,
-    /// validated: code 6 or 7 naming the network.
-    pub(crate) fn new(name: String, conf: Value) -> Result<Network, Error> {
-        let conf = ConfList::from_value(conf).map_err(|e| e.context(format!("network {name}")))?;
-        Ok(Network { name, conf })
+    /// validated by the cni crate (its error, naming the network).
+    pub(crate) fn new(name: String, conf: Value) -> Result<Network, NetworkError> {
+        match ConfList::from_value(conf) {
+            Ok(conf) => Ok(Network { name, conf }),
+            Err(source) => Err(NetworkError::Conf {
+                network: name,
+                source,
+            }),
+        }
     }
-}
-
-fn not_found(what: String, details: impl Into<String>) -> Error {
-    Error::new(ErrorCode::INVALID_NETWORK_CONFIG, what, details)
 }
 
 /// The first file in `conf_dir` (lexical order, `.conf`, `.conflist`, `.json`) whose `name`
 /// is `name`, as Multus looks a network up by name.
-fn conf_file_named(conf_dir: &Path, name: &str) -> Result<Option<Value>, Error> {
+fn conf_file_named(conf_dir: &Path, name: &str) -> Result<Option<Value>, NetworkError> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(conf_dir) {
         Ok(d) => d.filter_map(|e| e.ok().map(|e| e.path())).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(format!("read confDir {}", conf_dir.display()), e)),
+        Err(source) => {
+            return Err(NetworkError::ReadConfDir {
+                dir: conf_dir.to_path_buf(),
+                source,
+            })
+        }
     };
     files.sort();
     for path in files.iter().filter(|p| is_conf_file(p)) {
@@ -62,15 +69,19 @@ fn is_conf_file(path: &Path) -> bool {
     )
 }
 
-fn read_conf_file(path: &Path) -> Result<Value, Error> {
-    let text = std::fs::read(path).map_err(|e| Error::io(format!("read {}", path.display()), e))?;
-    let conf: Value = serde_json::from_slice(&text)
-        .map_err(|e| Error::decoding(format!("network config {}", path.display()), e))?;
+fn read_conf_file(path: &Path) -> Result<Value, NetworkError> {
+    let text = std::fs::read(path).map_err(|source| NetworkError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let conf: Value = serde_json::from_slice(&text).map_err(|source| NetworkError::Decode {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if !conf.is_object() {
-        return Err(Error::decoding(
-            format!("network config {}", path.display()),
-            "not a JSON object",
-        ));
+        return Err(NetworkError::NotAnObject {
+            path: path.to_path_buf(),
+        });
     }
     Ok(conf)
 }
@@ -81,26 +92,26 @@ pub(crate) fn from_nad(
     source: &Source<'_>,
     namespace: &str,
     name: &str,
-) -> Result<Option<Network>, Error> {
+) -> Result<Option<Network>, NetworkError> {
     let Some(nad) = source.nad(namespace, name)? else {
         return Ok(None);
     };
     let qualified = format!("{namespace}/{name}");
-    let parsed = nad.parse_config().map_err(|e| {
-        Error::invalid_config(
-            &format!("NAD {qualified} {}", e.field()),
-            e.value().unwrap_or_default(),
-            e.to_string(),
-        )
-    })?;
+    let parsed = nad
+        .parse_config()
+        .map_err(|source| NetworkError::NadConfig {
+            nad: qualified.clone(),
+            source,
+        })?;
     let delegate = match parsed {
         NadConfig::Plugin(v) | NadConfig::ConfList(v) => v,
-        NadConfig::Empty => conf_file_named(&conf.conf_dir, name)?.ok_or_else(|| {
-            not_found(
-                format!("NAD {qualified} has no config and confDir has no network {name:?}"),
-                format!("looked in {}", conf.conf_dir.display()),
-            )
-        })?,
+        NadConfig::Empty => {
+            conf_file_named(&conf.conf_dir, name)?.ok_or_else(|| NetworkError::EmptyNad {
+                nad: qualified.clone(),
+                name: name.to_string(),
+                conf_dir: conf.conf_dir.clone(),
+            })?
+        }
     };
     Network::new(qualified, delegate).map(Some)
 }
@@ -111,12 +122,15 @@ pub(crate) fn from_reference(
     conf: &MetaConf,
     source: &Source<'_>,
     value: &str,
-) -> Result<Network, Error> {
+) -> Result<Network, NetworkError> {
     if value.contains('/') {
         let path = Path::new(value);
         let file = if path.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| Error::io(format!("read {value}"), e))?
+                .map_err(|source| NetworkError::ReadDir {
+                    path: path.to_path_buf(),
+                    source,
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     matches!(
@@ -126,12 +140,12 @@ pub(crate) fn from_reference(
                 })
                 .collect();
             files.sort();
-            files.into_iter().next().ok_or_else(|| {
-                not_found(
-                    format!("network directory {value} holds no .conf or .conflist"),
-                    "",
-                )
-            })?
+            files
+                .into_iter()
+                .next()
+                .ok_or_else(|| NetworkError::EmptyDirectory {
+                    dir: value.to_string(),
+                })?
         } else {
             path.to_path_buf()
         };
@@ -146,16 +160,12 @@ pub(crate) fn from_reference(
     if let Some(network) = from_nad(conf, source, &conf.multus_namespace, value)? {
         return Ok(network);
     }
-    let delegate = conf_file_named(&conf.conf_dir, value)?.ok_or_else(|| {
-        not_found(
-            format!("network {value:?} not found"),
-            format!(
-                "no NAD {}/{value} ({}) and no config named {value:?} in {}",
-                conf.multus_namespace,
-                source.where_missing(&conf.multus_namespace, value),
-                conf.conf_dir.display()
-            ),
-        )
-    })?;
+    let delegate =
+        conf_file_named(&conf.conf_dir, value)?.ok_or_else(|| NetworkError::NotFound {
+            name: value.to_string(),
+            namespace: conf.multus_namespace.clone(),
+            looked: source.where_missing(&conf.multus_namespace, value),
+            conf_dir: conf.conf_dir.clone(),
+        })?;
     Network::new(value.to_string(), delegate)
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use cni::{ConfList, Error, ErrorCode, Request};
+use cni::{ConfList, Request};
 use kernel::{Netlink, Netns};
 use nad_crd::{
     parse_default_network_annotation, parse_networks_annotation, AnnotationError, NetworkSelection,
@@ -17,27 +17,34 @@ use nad_crd::{
 
 use super::attachment::Attachment;
 use super::config::MetaConf;
+use super::error::PlanError;
 use super::networks::{self, Network};
 use super::source::{PodObject, Source};
 
-/// A selection that does not parse, as code 7 naming where it came from (`what`), the
-/// entry's field and the offending value.
-fn selection_error(what: &str, e: &AnnotationError) -> Error {
+/// A selection that does not parse, naming where it came from (`what`), the entry's field
+/// and (through the error) the offending value.
+fn selection_error(what: &str, source: AnnotationError) -> PlanError {
     let mut field = what.to_string();
-    if let Some(index) = e.index() {
+    if let Some(index) = source.index() {
         field.push_str(&format!(" entry {index}"));
     }
-    if let Some(f) = e.field() {
+    if let Some(f) = source.field() {
         field.push_str(&format!(" {f}"));
     }
-    Error::invalid_config(&field, e.value(), e)
+    PlanError::Selection {
+        field,
+        source: Box::new(source),
+    }
 }
 
 /// The pod's namespace: `K8S_POD_NAMESPACE`, else `default`.
-pub(crate) fn pod_namespace(req: &Request) -> Result<String, Error> {
+pub(crate) fn pod_namespace(req: &Request) -> Result<String, PlanError> {
     let ns = req.args.get("K8S_POD_NAMESPACE").unwrap_or("default");
     if let Some(why) = nad_crd::names::namespace_problem(ns) {
-        return Err(Error::invalid_config("K8S_POD_NAMESPACE", ns, why));
+        return Err(PlanError::PodNamespace {
+            namespace: ns.to_string(),
+            why,
+        });
     }
     Ok(ns.to_string())
 }
@@ -126,25 +133,17 @@ fn cluster_networks(
     conf: &MetaConf,
     source: &Source<'_>,
     override_selection: Option<&NetworkSelection>,
-) -> Result<Vec<Network>, Error> {
+) -> Result<Vec<Network>, PlanError> {
     if let Some(sel) = override_selection {
-        let network =
-            networks::from_nad(conf, source, &sel.namespace, &sel.name)?.ok_or_else(|| {
-                Error::invalid_config(
-                    DEFAULT_NETWORK_ANNOTATION,
-                    sel.qualified_name(),
-                    format!(
-                        "no such NAD: {}",
-                        source.where_missing(&sel.namespace, &sel.name)
-                    ),
-                )
-            })?;
+        let network = networks::from_nad(conf, source, &sel.namespace, &sel.name)?
+            .ok_or_else(|| no_such_nad(DEFAULT_NETWORK_ANNOTATION, sel, source))?;
         return Ok(vec![network]);
     }
     if let Some(reference) = &conf.cluster_network {
         return Ok(vec![networks::from_reference(conf, source, reference)?]);
     }
-    conf.delegates
+    let networks: Vec<Network> = conf
+        .delegates
         .iter()
         .map(|delegate| {
             let name = delegate
@@ -154,7 +153,17 @@ fn cluster_networks(
                 .to_string();
             Network::new(name, delegate.clone())
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(networks)
+}
+
+/// The NAD `sel` selected under `field` does not exist.
+fn no_such_nad(field: &'static str, sel: &NetworkSelection, source: &Source<'_>) -> PlanError {
+    PlanError::NoSuchNad {
+        field,
+        network: sel.qualified_name(),
+        looked: source.where_missing(&sel.namespace, &sel.name),
+    }
 }
 
 /// Every NAD the plan may read, so they can be fetched at once: the cluster network (or its
@@ -192,23 +201,23 @@ pub(crate) fn build(
     req: &Request,
     source: &Source<'_>,
     pod: Option<&PodObject>,
-) -> Result<Vec<Attachment>, Error> {
+) -> Result<Vec<Attachment>, PlanError> {
     let pod_ns = pod_namespace(req)?;
     let override_selection = match pod.and_then(|p| p.default_network.as_deref()) {
         None => None,
         Some(value) => parse_default_network_annotation(value, &conf.multus_namespace)
-            .map_err(|e| selection_error(DEFAULT_NETWORK_ANNOTATION, &e))?,
+            .map_err(|e| selection_error(DEFAULT_NETWORK_ANNOTATION, e))?,
     };
     let with_defaults = !conf.system_namespaces.contains(&pod_ns);
     let mut selections = match pod.and_then(|p| p.networks.as_deref()) {
         None => Vec::new(),
         Some(value) => parse_networks_annotation(value, &pod_ns)
-            .map_err(|e| selection_error(NETWORKS_ANNOTATION, &e))?,
+            .map_err(|e| selection_error(NETWORKS_ANNOTATION, e))?,
     };
     if let Some(v) = &conf.networks {
         selections.extend(
             parse_networks_annotation(&v.to_string(), &pod_ns)
-                .map_err(|e| selection_error("networks", &e))?,
+                .map_err(|e| selection_error("networks", e))?,
         );
     }
     source.prefetch(&nad_refs(
@@ -231,27 +240,14 @@ pub(crate) fn build(
     }
     for sel in selections {
         if !conf.may_use(&pod_ns, &sel.namespace) {
-            return Err(Error::invalid_config(
-                "networks",
-                sel.qualified_name(),
-                format!(
-                    "namespaceIsolation: a pod in {pod_ns} may use networks of its own \
-                     namespace or of {:?} only",
-                    conf.global_namespaces
-                ),
-            ));
+            return Err(PlanError::Isolated {
+                network: sel.qualified_name(),
+                pod_namespace: pod_ns,
+                global_namespaces: conf.global_namespaces.clone(),
+            });
         }
-        let network =
-            networks::from_nad(conf, source, &sel.namespace, &sel.name)?.ok_or_else(|| {
-                Error::invalid_config(
-                    "networks",
-                    sel.qualified_name(),
-                    format!(
-                        "no such NAD: {}",
-                        source.where_missing(&sel.namespace, &sel.name)
-                    ),
-                )
-            })?;
+        let network = networks::from_nad(conf, source, &sel.namespace, &sel.name)?
+            .ok_or_else(|| no_such_nad("networks", &sel, source))?;
         networks.push((network, Some(sel)));
     }
 
@@ -266,14 +262,10 @@ pub(crate) fn build(
                 .unwrap_or_else(|| format!("net{index}"))
         };
         if !seen.insert(ifname.clone()) {
-            return Err(Error::invalid_config(
-                "interface",
-                &ifname,
-                format!(
-                    "network {} asks for an interface name already taken",
-                    network.name
-                ),
-            ));
+            return Err(PlanError::InterfaceTaken {
+                ifname,
+                network: network.name,
+            });
         }
         plan.push(attachment(
             network,
@@ -287,19 +279,14 @@ pub(crate) fn build(
     let mut gateways = Vec::new();
     for att in &plan {
         for gw in &att.default_route {
-            if let Some((other, _)) = gateways
+            if let Some((holder, _)) = gateways
                 .iter()
                 .find(|(_, g): &&(String, std::net::IpAddr)| g.is_ipv4() == gw.is_ipv4())
             {
-                return Err(Error::invalid_config(
-                    "default-route",
-                    gw,
-                    format!(
-                        "network {} already holds the {} default route",
-                        other,
-                        if gw.is_ipv4() { "IPv4" } else { "IPv6" }
-                    ),
-                ));
+                return Err(PlanError::DefaultRouteTaken {
+                    gateway: *gw,
+                    holder: holder.clone(),
+                });
             }
             gateways.push((att.network.clone(), *gw));
         }
@@ -309,25 +296,27 @@ pub(crate) fn build(
 
 /// The pod's network namespace, `CNI_NETNS`: code 3 when it does not exist, 5 when it
 /// cannot be opened.
-pub(crate) fn open_pod_netns(req: &Request) -> Result<Netns, Error> {
+pub(crate) fn open_pod_netns(req: &Request) -> Result<Netns, PlanError> {
     let path = req.netns.as_deref().unwrap_or(Path::new(""));
-    Netns::open(path).map_err(|e| Error::netns(path, e.is_not_found(), e))
+    Netns::open(path).map_err(|source| PlanError::Netns {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Fails (code 4) when an interface the plan would make already exists in the pod, so a name
 /// clash stops the ADD before anything is made rather than at attachment k.
-pub(crate) fn check_names_free(req: &Request, plan: &[Attachment]) -> Result<(), Error> {
+pub(crate) fn check_names_free(req: &Request, plan: &[Attachment]) -> Result<(), PlanError> {
     let netns = open_pod_netns(req)?;
     let links = Netlink::in_netns(&netns)
         .and_then(|mut nl| nl.links())
-        .map_err(|e| Error::io("list the pod's interfaces", e))?;
+        .map_err(|source| PlanError::ListLinks { source })?;
     for att in plan {
         if links.iter().any(|l| l.name == att.ifname) {
-            return Err(Error::new(
-                ErrorCode::INVALID_ENVIRONMENT,
-                format!("interface {} already exists in the pod", att.ifname),
-                format!("network {} would make it", att.network),
-            ));
+            return Err(PlanError::InterfaceExists {
+                ifname: att.ifname.clone(),
+                network: att.network.clone(),
+            });
         }
     }
     Ok(())
@@ -339,7 +328,7 @@ mod tests {
 
     use std::collections::HashMap;
 
-    use cni::{Command, Version};
+    use cni::{Command, Error, ErrorCode, Version};
     use nad_crd::NetworkAttachmentDefinition;
     use serde_json::json;
 
@@ -383,9 +372,10 @@ mod tests {
         Request::parse(Command::Add, &lookup, &stdin, &Version::ALL).unwrap()
     }
 
+    /// The plan, or its failure as the runtime sees it.
     fn plan(req: &Request, pod: Option<&PodObject>) -> Result<Vec<Attachment>, Error> {
         let conf = MetaConf::load(req)?;
-        build(&conf, req, &Source::fixed(&conf, nads()), pod)
+        Ok(build(&conf, req, &Source::fixed(&conf, nads()), pod)?)
     }
 
     fn pod(networks: &str) -> PodObject {

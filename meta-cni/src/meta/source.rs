@@ -6,14 +6,16 @@
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use cni::{Error, ErrorCode, Request};
+use cni::Request;
 use nad_crd::{
     NetworkAttachmentDefinition, NetworkStatus, DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION,
 };
 
 use super::api::Api;
 use super::config::MetaConf;
+use super::error::{ApiError, SourceError};
 use super::nad_dir::{check_nad_ref, NadDir};
 
 /// The pod being attached, as the API returned it: what the plan needs from it.
@@ -41,7 +43,7 @@ pub(crate) enum PodLookup {
 }
 
 /// A NAD as the API answered for it.
-type NadAnswer = Result<Option<NetworkAttachmentDefinition>, Error>;
+type NadAnswer = Result<Option<NetworkAttachmentDefinition>, Arc<ApiError>>;
 
 /// Where the NADs of a call come from.
 enum Backend {
@@ -104,7 +106,7 @@ impl<'a> Source<'a> {
     }
 
     /// The API client, connected on first use; `None` in standalone mode.
-    fn api(&self) -> Result<Option<&Api>, Error> {
+    fn api(&self) -> Result<Option<&Api>, SourceError> {
         let Backend::Api { kubeconfig, client } = &self.backend else {
             return Ok(None);
         };
@@ -139,19 +141,19 @@ impl<'a> Source<'a> {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<NetworkAttachmentDefinition>, Error> {
+    ) -> Result<Option<NetworkAttachmentDefinition>, SourceError> {
         check_nad_ref(namespace, name)?;
         let key = (namespace.to_string(), name.to_string());
         // A network may be selected twice: keep the answer for the second lookup.
         if let Some(answer) = self.fetched.borrow().get(&key) {
-            return answer.clone();
+            return answer.clone().map_err(SourceError::Api);
         }
         match &self.backend {
             Backend::Api { .. } => match self.api()? {
-                Some(api) => api.nad(namespace, name),
+                Some(api) => Ok(api.nad(namespace, name)?),
                 None => Ok(None),
             },
-            Backend::Files(dir) => dir.read(namespace, name),
+            Backend::Files(dir) => Ok(dir.read(namespace, name)?),
             #[cfg(test)]
             Backend::Fixed(nads) => Ok(nads.get(&key).cloned()),
         }
@@ -178,14 +180,17 @@ impl<'a> Source<'a> {
         let Ok(Some(api)) = self.api() else {
             return;
         };
-        let answers = api.nads(&wanted);
+        let answers = api
+            .nads(&wanted)
+            .into_iter()
+            .map(|answer| answer.map_err(Arc::new));
         self.fetched
             .borrow_mut()
             .extend(wanted.into_iter().zip(answers));
     }
 
     /// The pod named by `K8S_POD_NAMESPACE`/`K8S_POD_NAME`, checked against `K8S_POD_UID`.
-    pub(crate) fn pod(&self, req: &Request, namespace: &str) -> Result<PodLookup, Error> {
+    pub(crate) fn pod(&self, req: &Request, namespace: &str) -> Result<PodLookup, SourceError> {
         let Some(name) = req.args.get("K8S_POD_NAME").filter(|n| !n.is_empty()) else {
             return Ok(PodLookup::NoPod);
         };
@@ -193,7 +198,10 @@ impl<'a> Source<'a> {
             return Ok(PodLookup::NoPod);
         };
         if let Some(why) = nad_crd::names::nad_name_problem(name) {
-            return Err(Error::invalid_config("K8S_POD_NAME", name, why));
+            return Err(SourceError::PodName {
+                name: name.to_string(),
+                why,
+            });
         }
         let Some(pod) = api.pod(namespace, name)? else {
             return Ok(PodLookup::Gone(format!(
@@ -223,9 +231,9 @@ impl<'a> Source<'a> {
         &self,
         pod: &PodObject,
         statuses: &[NetworkStatus],
-    ) -> Result<(), Error> {
+    ) -> Result<(), SourceError> {
         match self.api()? {
-            Some(api) => api.set_network_status(&pod.namespace, &pod.name, statuses),
+            Some(api) => Ok(api.set_network_status(&pod.namespace, &pod.name, statuses)?),
             None => Ok(()),
         }
     }
@@ -233,15 +241,11 @@ impl<'a> Source<'a> {
 
 impl PodLookup {
     /// For ADD: the pod, or code 3 when it is gone (Multus "succeeds" with a fake result).
-    pub(crate) fn for_add(self) -> Result<Option<PodObject>, Error> {
+    pub(crate) fn for_add(self) -> Result<Option<PodObject>, SourceError> {
         match self {
             PodLookup::NoPod => Ok(None),
             PodLookup::Found(pod) => Ok(Some(pod)),
-            PodLookup::Gone(why) => Err(Error::new(
-                ErrorCode::UNKNOWN_CONTAINER,
-                "the pod to attach is gone",
-                why,
-            )),
+            PodLookup::Gone(why) => Err(SourceError::PodGone { why }),
         }
     }
 }
