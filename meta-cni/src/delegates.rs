@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cni::chain::Executor;
-use cni::invoke::{exec_plugin, find_in_path, Invocation};
+use cni::invoke::{exec_plugin, find_in_path};
+use cni::Invocation;
 use cni::{CniResult, Error, Plugin};
 use serde_json::{Map, Value};
 

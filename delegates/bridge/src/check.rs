@@ -37,6 +37,7 @@ pub(crate) fn run(
     netns: &Netns,
 ) -> Result<(), Error> {
     let sandbox = req
+        .inv
         .netns
         .as_deref()
         .map(|p| p.display().to_string())
@@ -44,12 +45,12 @@ pub(crate) fn run(
     let cont_pos = prev
         .interfaces
         .iter()
-        .position(|i| i.name == req.ifname && i.sandbox == sandbox)
+        .position(|i| i.name == req.inv.ifname && i.sandbox == sandbox)
         .ok_or_else(|| {
             failed(
                 format!(
                     "prevResult has no interface {} in sandbox {sandbox}",
-                    req.ifname
+                    req.inv.ifname
                 ),
                 "",
             )
@@ -101,14 +102,14 @@ pub(crate) fn run(
     let mut cont_nl = netlink_in(netns)?;
     let cont = expect_veth(
         cont_nl
-            .link_by_name(&req.ifname)
+            .link_by_name(&req.inv.ifname)
             .map_err(io("look up the container interface"))?,
-        &req.ifname,
+        &req.inv.ifname,
         "container",
     )?;
     if !cont_iface.mac.is_empty() && cont.mac_string().as_deref() != Some(&cont_iface.mac) {
         return Err(failed(
-            format!("container interface {} has another MAC", req.ifname),
+            format!("container interface {} has another MAC", req.inv.ifname),
             format!(
                 "expected {}, found {}",
                 cont_iface.mac,
@@ -131,7 +132,7 @@ pub(crate) fn run(
     }
     if cont.parent != Some(host.index) || host.parent != Some(cont.index) {
         return Err(failed(
-            format!("{} and {} are not a veth pair", host.name, req.ifname),
+            format!("{} and {} are not a veth pair", host.name, req.inv.ifname),
             "",
         ));
     }
@@ -146,7 +147,7 @@ pub(crate) fn run(
     {
         if !have.iter().any(|a| a.addr == ip.address) {
             return Err(failed(
-                format!("{} has no address {}", req.ifname, ip.address),
+                format!("{} has no address {}", req.inv.ifname, ip.address),
                 "",
             ));
         }
@@ -173,7 +174,7 @@ pub(crate) fn run(
 
     if config.ip_masq && !prev.ips.is_empty() {
         let rules = masquerade::RULES
-            .rules_of(&config.network, &req.container_id, &req.ifname)
+            .rules_of(&config.network, &req.inv.container_id, &req.inv.ifname)
             .map_err(io("list masquerade rules"))?;
         if rules.len() < prev.ips.len() {
             return Err(failed(
@@ -184,7 +185,7 @@ pub(crate) fn run(
     }
     if config.mac_spoof_check {
         let rules = spoof_check::RULES
-            .rules_of(&config.network, &req.container_id, &req.ifname)
+            .rules_of(&config.network, &req.inv.container_id, &req.inv.ifname)
             .map_err(io("list MAC spoof checks"))?;
         if rules.is_empty() {
             return Err(failed("MAC spoof check rule missing", ""));

@@ -287,7 +287,7 @@ fn requested_mac(req: &Request) -> Result<Option<[u8; 6]>, Error> {
             "args.cni.mac",
             conf.cni_arg("mac").filter(|v| !v.is_null()).cloned(),
         ),
-        ("CNI_ARGS MAC", req.args.get("MAC").map(Value::from)),
+        ("CNI_ARGS MAC", req.inv.args.get("MAC").map(Value::from)),
     ];
     for (field, value) in candidates {
         let Some(value) = value else { continue };

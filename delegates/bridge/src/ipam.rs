@@ -3,7 +3,6 @@
 //! its own IPAM in-process and exec anything else.
 
 use cni::chain::Executor;
-use cni::invoke::Invocation;
 use cni::{CniResult, Command, Error, Request};
 
 /// One IPAM plugin, bound to the request it serves.
@@ -23,7 +22,7 @@ impl<'a> Ipam<'a> {
     }
 
     fn run(&self, command: Command) -> Result<Option<CniResult>, Error> {
-        let inv = Invocation::from_request(self.req).with_command(command);
+        let inv = self.req.inv.with_command(command);
         self.exec
             .run(self.plugin_type, &inv, self.req.raw_netconf.clone())
             .map_err(|e| e.context(format!("IPAM plugin {} {command}", self.plugin_type)))

@@ -90,6 +90,7 @@ struct Made {
 
 fn container_netns(req: &Request) -> Result<Netns, Error> {
     let path = req
+        .inv
         .netns
         .as_deref()
         .ok_or_else(|| Error::environment("required env variables [CNI_NETNS] missing", ""))?;
@@ -125,12 +126,12 @@ impl Bridge {
         let mut cont_nl = netlink_in(&netns)?;
         // Checked before anything is made, so this failure leaves nothing to undo.
         if cont_nl
-            .link_by_name(&req.ifname)
+            .link_by_name(&req.inv.ifname)
             .map_err(|e| Error::io("look up CNI_IFNAME in the container", e))?
             .is_some()
         {
             return Err(Error::environment(
-                format!("container interface {:?} already exists", req.ifname),
+                format!("container interface {:?} already exists", req.inv.ifname),
                 "CNI_IFNAME names an interface the container already has",
             ));
         }
@@ -140,7 +141,7 @@ impl Bridge {
             &mut cont_nl,
             &netns,
             config,
-            &req.ifname,
+            &req.inv.ifname,
             bridge.index,
         )?;
         made.container_index = Some(pair.container.index);
@@ -158,8 +159,8 @@ impl Bridge {
             made.spoof_check = true;
             spoof_check::add(
                 &config.network,
-                &req.container_id,
-                &req.ifname,
+                &req.inv.container_id,
+                &req.inv.ifname,
                 &host_veth,
                 &container_mac,
             )
@@ -188,7 +189,7 @@ impl Bridge {
             container::configure(
                 &mut cont_nl,
                 &netns,
-                &req.ifname,
+                &req.inv.ifname,
                 pair.container.index,
                 &result,
                 config.enable_dad,
@@ -197,7 +198,7 @@ impl Bridge {
             // L2 mode: no parameters to set, as in the reference; just up.
             cont_nl
                 .set_link_up(pair.container.index)
-                .map_err(|e| Error::io(format!("set {} up", req.ifname), e))?;
+                .map_err(|e| Error::io(format!("set {} up", req.inv.ifname), e))?;
         }
         let mut added_gateway = false;
         for gw in &gateways {
@@ -220,8 +221,13 @@ impl Bridge {
         if config.ip_masq && !result.ips.is_empty() {
             made.masquerade = true;
             let addrs: Vec<IpNet> = result.ips.iter().map(|ip| ip.address).collect();
-            masquerade::add(&config.network, &req.container_id, &req.ifname, &addrs)
-                .map_err(|e| Error::io("set up IP masquerading", e))?;
+            masquerade::add(
+                &config.network,
+                &req.inv.container_id,
+                &req.inv.ifname,
+                &addrs,
+            )
+            .map_err(|e| Error::io("set up IP masquerading", e))?;
         }
         // The bridge takes a port's MAC when its first port joins (and keeps it once pinned):
         // read it now.
@@ -235,9 +241,10 @@ impl Bridge {
             interface(&config.bridge, &bridge_mac, ""),
             interface(&host_veth, &pair.host.mac_string().unwrap_or_default(), ""),
             interface(
-                &req.ifname,
+                &req.inv.ifname,
                 &container_mac,
-                &req.netns
+                &req.inv
+                    .netns
                     .as_deref()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
@@ -249,12 +256,15 @@ impl Bridge {
     /// Undoes what a failed ADD made, newest first; every step is tried.
     fn roll_back(&self, req: &Request, config: &Config, made: &Made) {
         if made.masquerade {
-            if let Err(e) = masquerade::RULES.del(&config.network, &req.container_id, &req.ifname) {
+            if let Err(e) =
+                masquerade::RULES.del(&config.network, &req.inv.container_id, &req.inv.ifname)
+            {
                 tracing::warn!("removing masquerade rules after a failed ADD: {e}");
             }
         }
         if made.spoof_check {
-            if let Err(e) = spoof_check::RULES.del(&config.network, &req.container_id, &req.ifname)
+            if let Err(e) =
+                spoof_check::RULES.del(&config.network, &req.inv.container_id, &req.inv.ifname)
             {
                 tracing::warn!("removing the MAC spoof check after a failed ADD: {e}");
             }
@@ -307,25 +317,28 @@ impl Plugin for Bridge {
                 failures.push(e);
             }
         }
-        if let Some(path) = req.netns.as_deref() {
+        if let Some(path) = req.inv.netns.as_deref() {
             match Netns::open(path) {
                 // The namespace is gone, and the veth pair with it.
                 Err(e) if e.is_not_found() => {}
                 Err(e) => failures.push(Error::netns(path, false, e)),
                 Ok(ns) => {
-                    if let Err(e) = delete_container_link(&ns, &req.ifname) {
+                    if let Err(e) = delete_container_link(&ns, &req.inv.ifname) {
                         failures.push(e);
                     }
                 }
             }
         }
         if config.ip_masq {
-            if let Err(e) = masquerade::RULES.del(&config.network, &req.container_id, &req.ifname) {
+            if let Err(e) =
+                masquerade::RULES.del(&config.network, &req.inv.container_id, &req.inv.ifname)
+            {
                 failures.push(Error::io("remove masquerade rules", e));
             }
         }
         if config.mac_spoof_check {
-            if let Err(e) = spoof_check::RULES.del(&config.network, &req.container_id, &req.ifname)
+            if let Err(e) =
+                spoof_check::RULES.del(&config.network, &req.inv.container_id, &req.inv.ifname)
             {
                 failures.push(Error::io("remove the MAC spoof check", e));
             }

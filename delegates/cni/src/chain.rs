@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::invoke::{exec_plugin, find_in_path, Invocation};
+use crate::invocation::{Command, Invocation};
+use crate::invoke::{exec_plugin, find_in_path};
 use crate::netconf::{ConfList, NetConf};
-use crate::request::Command;
 use crate::result::CniResult;
 use crate::version::Version;
 

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::version::Version;
+use crate::version::{Incompatible, Version};
 
 /// A CNI error code (SPEC.md "Error"): 1-99 are the spec's, 100 and up are ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -165,6 +165,12 @@ impl Error {
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::io("I/O failure", e)
+    }
+}
+
+impl From<Incompatible> for Error {
+    fn from(e: Incompatible) -> Self {
+        Error::incompatible_version(&e.asked, &e.supported)
     }
 }
 

@@ -8,80 +8,11 @@ use std::process::{Command as Process, Stdio};
 
 use serde_json::{Map, Value};
 
-use crate::args::CniArgs;
 use crate::error::{Error, ErrorCode};
-use crate::request::{Command, Request};
+use crate::invocation::{Command, Invocation};
 use crate::result::CniResult;
 use crate::validate;
 use crate::version::Version;
-
-/// The `CNI_*` environment of a delegate call.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    /// The verb.
-    pub command: Command,
-    /// `CNI_CONTAINERID`.
-    pub container_id: String,
-    /// `CNI_NETNS`.
-    pub netns: Option<PathBuf>,
-    /// `CNI_IFNAME`.
-    pub ifname: String,
-    /// `CNI_ARGS`.
-    pub args: CniArgs,
-    /// `CNI_PATH`.
-    pub path: Vec<PathBuf>,
-}
-
-impl Invocation {
-    /// The `CNI_*` environment of `req`, for a delegate run on its behalf.
-    pub fn from_request(req: &Request) -> Self {
-        Invocation {
-            command: req.command,
-            container_id: req.container_id.clone(),
-            netns: req.netns.clone(),
-            ifname: req.ifname.clone(),
-            args: req.args.clone(),
-            path: req.path.clone(),
-        }
-    }
-
-    /// The same call with another verb.
-    pub fn with_command(&self, command: Command) -> Self {
-        Invocation {
-            command,
-            ..self.clone()
-        }
-    }
-
-    /// The environment `exec` gives the plugin (also what proves in-process calls see the
-    /// same values: [`Request::from_invocation`]'s tests).
-    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
-        let mut env = vec![("CNI_COMMAND", self.command.as_str().to_string())];
-        let mut put = |k: &'static str, v: &str| {
-            if !v.is_empty() {
-                env.push((k, v.to_string()));
-            }
-        };
-        put("CNI_CONTAINERID", &self.container_id);
-        put(
-            "CNI_NETNS",
-            &self
-                .netns
-                .as_deref()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        );
-        put("CNI_IFNAME", &self.ifname);
-        put("CNI_ARGS", &self.args.to_env());
-        let path: Vec<String> = self
-            .path
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        put("CNI_PATH", &path.join(":"));
-        env
-    }
-}
 
 /// Finds plugin `plugin_type` in the `CNI_PATH` directories: the first executable file.
 pub fn find_in_path(plugin_type: &str, path: &[PathBuf]) -> Result<PathBuf, Error> {
@@ -216,6 +147,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+    use crate::CniArgs;
 
     fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
         let p = dir.join(name);

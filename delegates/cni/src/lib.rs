@@ -12,6 +12,7 @@
 pub mod args;
 pub mod chain;
 pub mod error;
+pub mod invocation;
 pub mod invoke;
 pub mod logging;
 pub mod mac;
@@ -24,9 +25,10 @@ pub mod version;
 
 pub use args::CniArgs;
 pub use error::{Error, ErrorCode};
+pub use invocation::{Command, Invocation};
 pub use mac::MacAddress;
 pub use netconf::{ConfList, NetConf};
-pub use request::{Command, EnvSource, ProcessEnv, Request};
+pub use request::{EnvSource, ProcessEnv, Request};
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};
 pub use skeleton::Plugin;
 pub use version::Version;

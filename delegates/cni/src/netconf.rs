@@ -243,7 +243,7 @@ impl ConfList {
     /// The version the list runs at: the newest of `cniVersions` we support, else `cniVersion`.
     pub fn version(&self, supported: &[Version]) -> Result<Version, Error> {
         if self.cni_versions.is_empty() {
-            return Version::from_config(&self.cni_version, supported);
+            return Ok(Version::from_config(&self.cni_version, supported)?);
         }
         Version::negotiate(self.cni_versions.iter().map(String::as_str), supported)
             .ok_or_else(|| Error::incompatible_version(&self.cni_versions.join(","), supported))

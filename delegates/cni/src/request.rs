@@ -4,89 +4,16 @@
 //! run in-process builds it from the caller's typed [`Invocation`] and netconf object. Both
 //! go through one set of checks in one order, so the two cannot drift apart.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use crate::args::CniArgs;
 use crate::error::Error;
-use crate::invoke::Invocation;
+use crate::invocation::{Command, Invocation};
 use crate::netconf::NetConf;
 use crate::validate;
 use crate::version::Version;
-
-/// The CNI verbs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Command {
-    /// Attach a container.
-    Add,
-    /// Detach a container.
-    Del,
-    /// Check an attachment.
-    Check,
-    /// Is the plugin ready (1.1.0).
-    Status,
-    /// Collect garbage (1.1.0).
-    Gc,
-    /// Report supported versions.
-    Version,
-}
-
-impl Command {
-    /// Every verb.
-    pub const ALL: [Command; 6] = [
-        Command::Add,
-        Command::Del,
-        Command::Check,
-        Command::Status,
-        Command::Gc,
-        Command::Version,
-    ];
-
-    /// The `CNI_COMMAND` value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Command::Add => "ADD",
-            Command::Del => "DEL",
-            Command::Check => "CHECK",
-            Command::Status => "STATUS",
-            Command::Gc => "GC",
-            Command::Version => "VERSION",
-        }
-    }
-
-    /// Parses `CNI_COMMAND`: code 4 naming an unknown verb.
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        Command::ALL
-            .into_iter()
-            .find(|c| c.as_str() == text)
-            .ok_or_else(|| {
-                Error::environment(
-                    format!("unknown CNI_COMMAND {text:?}"),
-                    "expected one of ADD, DEL, CHECK, STATUS, GC, VERSION",
-                )
-            })
-    }
-
-    /// The variables this verb needs (set and non-empty), as libcni's skel requires them.
-    fn required(self) -> &'static [&'static str] {
-        match self {
-            Command::Add | Command::Check => {
-                &["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"]
-            }
-            Command::Del => &["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"],
-            Command::Status | Command::Gc => &["CNI_PATH"],
-            Command::Version => &[],
-        }
-    }
-}
-
-impl fmt::Display for Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Reads one environment variable; set-but-empty counts as unset.
 pub trait EnvSource {
@@ -125,18 +52,9 @@ impl<F: Fn(&str) -> Option<String>> EnvSource for F {
 /// A validated call of any verb but VERSION.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
-    /// The verb.
-    pub command: Command,
-    /// `CNI_CONTAINERID` (empty for STATUS and GC).
-    pub container_id: String,
-    /// `CNI_NETNS`, if set.
-    pub netns: Option<PathBuf>,
-    /// `CNI_IFNAME` (empty for STATUS and GC).
-    pub ifname: String,
-    /// `CNI_ARGS`.
-    pub args: CniArgs,
-    /// `CNI_PATH`, split.
-    pub path: Vec<PathBuf>,
+    /// The verb and `CNI_*` variables, validated (container ID and interface name empty for
+    /// STATUS and GC). What a delegate run on this call's behalf is given.
+    pub inv: Invocation,
     /// The netconf as received, as its JSON object: what the bridge hands its IPAM plugin
     /// (the spec's rule). Kept decoded, so an in-process IPAM plugin gets it without a
     /// re-encode; an exec'd one gets it serialized at the exec boundary.
@@ -350,12 +268,14 @@ impl Request {
         let netns = src.netns()?;
         let path = src.path()?;
         Ok(Request {
-            command,
-            container_id,
-            netns,
-            ifname,
-            args,
-            path,
+            inv: Invocation {
+                command,
+                container_id,
+                netns,
+                ifname,
+                args,
+                path,
+            },
             raw_netconf,
             netconf,
             version,

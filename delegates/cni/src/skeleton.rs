@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::invoke::Invocation;
+use crate::invocation::{Command, Invocation};
 use crate::netconf::NetConf;
-use crate::request::{Command, EnvSource, ProcessEnv, Request};
+use crate::request::{EnvSource, ProcessEnv, Request};
 use crate::result::CniResult;
 use crate::version::Version;
 
@@ -155,15 +155,15 @@ pub fn call(
 /// code 100 and a failure logged. An ADD's result comes back in the wire form of the
 /// request's version: what the plugin prints.
 fn dispatch(plugin: &dyn Plugin, req: &Request) -> Result<Option<Value>, Error> {
-    req.args.check_known(plugin.known_args())?;
-    let command = req.command;
+    req.inv.args.check_known(plugin.known_args())?;
+    let command = req.inv.command;
     let span = tracing::info_span!(
         "cni",
         plugin = plugin.name(),
         verb = %command,
-        container = %req.container_id,
-        netns = ?req.netns,
-        ifname = %req.ifname,
+        container = %req.inv.container_id,
+        netns = ?req.inv.netns,
+        ifname = %req.inv.ifname,
     );
     let _entered = span.enter();
     let verb = AssertUnwindSafe(|| -> Result<Option<Value>, Error> {
@@ -232,7 +232,7 @@ mod tests {
             &["IP"]
         }
         fn add(&self, req: &Request) -> Result<CniResult, Error> {
-            if req.ifname == "boom0" {
+            if req.inv.ifname == "boom0" {
                 panic!("kaboom");
             }
             Ok(CniResult {
@@ -362,7 +362,7 @@ mod tests {
     /// `call` gives what an exec of `run` gives once its stdout is read as a caller reads it.
     #[test]
     fn call_is_run_without_text() {
-        let base = crate::invoke::Invocation {
+        let base = crate::invocation::Invocation {
             command: Command::Add,
             container_id: "c1".into(),
             netns: Some("/proc/self/ns/net".into()),

@@ -5,8 +5,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::Error;
-
 /// A CNI specification version this library speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Version {
@@ -85,12 +83,15 @@ impl Version {
     }
 
     /// Parses a netconf's `cniVersion`, where an empty value means 0.1.0 as in libcni.
-    /// Fails with code 1 naming the supported versions.
-    pub fn from_config(text: &str, supported: &[Version]) -> Result<Version, Error> {
+    /// Fails (code 1 as a CNI error) naming the supported versions.
+    pub fn from_config(text: &str, supported: &[Version]) -> Result<Version, Incompatible> {
         let text = if text.is_empty() { "0.1.0" } else { text };
         match text.parse::<Version>() {
             Ok(v) if supported.contains(&v) => Ok(v),
-            _ => Err(Error::incompatible_version(text, supported)),
+            _ => Err(Incompatible {
+                asked: text.to_string(),
+                supported: supported.to_vec(),
+            }),
         }
     }
 
@@ -111,6 +112,16 @@ impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// A `cniVersion` that is not among the versions a plugin speaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config is {asked:?}, plugin supports {supported:?}")]
+pub struct Incompatible {
+    /// The version asked for.
+    pub asked: String,
+    /// The versions spoken.
+    pub supported: Vec<Version>,
 }
 
 /// A version string that is not one of ours.
@@ -164,7 +175,9 @@ mod tests {
 
     #[test]
     fn unsupported_config_version_is_code_1_naming_supported() {
-        let e = Version::from_config("1.0.0", &[Version::V0_3_1, Version::V0_4_0]).unwrap_err();
+        let e: crate::Error = Version::from_config("1.0.0", &[Version::V0_3_1, Version::V0_4_0])
+            .unwrap_err()
+            .into();
         assert_eq!(e.code, crate::ErrorCode::INCOMPATIBLE_VERSION);
         assert!(e.details.contains("\"0.3.1\""), "{}", e.details);
         assert!(e.details.contains("\"1.0.0\""), "{}", e.details);

@@ -233,7 +233,7 @@ impl Config {
         let runtime = conf.runtime_config.as_ref().unwrap_or(&empty);
 
         let mut requested = Vec::new();
-        if let Some(list) = req.args.get("IP") {
+        if let Some(list) = req.inv.args.get("IP") {
             for text in list.split(',').filter(|t| !t.trim().is_empty()) {
                 requested.push(Requested {
                     ip: parse_request(text, "CNI_ARGS IP")?,
@@ -334,18 +334,20 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cni::{CniArgs, Command, NetConf};
+    use cni::{CniArgs, Command, Invocation, NetConf};
 
     fn request(netconf: &str, cni_args: &str) -> Request {
         let (netconf, raw_netconf) = NetConf::decode(netconf.as_bytes()).unwrap();
         let version = Version::from_config(&netconf.cni_version, &Version::ALL).unwrap();
         Request {
-            command: Command::Add,
-            container_id: "c1".into(),
-            netns: None,
-            ifname: "eth0".into(),
-            args: CniArgs::parse(cni_args).unwrap(),
-            path: vec![],
+            inv: Invocation {
+                command: Command::Add,
+                container_id: "c1".into(),
+                netns: None,
+                ifname: "eth0".into(),
+                args: CniArgs::parse(cni_args).unwrap(),
+                path: vec![],
+            },
             raw_netconf,
             netconf,
             version,

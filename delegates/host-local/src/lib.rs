@@ -69,8 +69,8 @@ impl Plugin for HostLocal {
                 .position(|r| set.contains(r.ip))
                 .map(|k| pending.remove(k));
             match Allocator::new(set, &store, i).get(
-                &req.container_id,
-                &req.ifname,
+                &req.inv.container_id,
+                &req.inv.ifname,
                 wanted.as_ref(),
             ) {
                 Ok(ip) => {
@@ -109,7 +109,7 @@ impl Plugin for HostLocal {
         let Some(store) = Store::open_existing(&data_dir, &network)? else {
             return Ok(());
         };
-        let released = store.release_owner(&req.container_id, &req.ifname)?;
+        let released = store.release_owner(&req.inv.container_id, &req.inv.ifname)?;
         tracing::debug!(?released, "released");
         Ok(())
     }
@@ -117,7 +117,7 @@ impl Plugin for HostLocal {
     fn check(&self, req: &Request) -> Result<(), Error> {
         let config = Config::load(req)?;
         let store = Store::open(&config.data_dir, &config.name)?;
-        let (id, ifname) = (&req.container_id, &req.ifname);
+        let (id, ifname) = (&req.inv.container_id, &req.inv.ifname);
         if store.find(id, ifname)?.is_empty() {
             return Err(Error::new(
                 ErrorCode::CHECK_FAILED,

@@ -20,6 +20,7 @@ pub struct Loopback;
 /// The container namespace of a call, which ADD and CHECK require.
 fn netns(req: &Request) -> Result<Netns, Error> {
     let path = req
+        .inv
         .netns
         .as_deref()
         .ok_or_else(|| Error::environment("required env variables [CNI_NETNS] missing", ""))?;
@@ -79,6 +80,7 @@ impl Plugin for Loopback {
                 name: LO.into(),
                 mac: "00:00:00:00:00:00".into(),
                 sandbox: req
+                    .inv
                     .netns
                     .as_deref()
                     .map(|p| p.display().to_string())
@@ -91,7 +93,7 @@ impl Plugin for Loopback {
     }
 
     fn del(&self, req: &Request) -> Result<(), Error> {
-        let Some(path) = req.netns.as_deref() else {
+        let Some(path) = req.inv.netns.as_deref() else {
             return Ok(());
         };
         // The runtime may call DEL after the namespace is gone, or twice: both succeed.
@@ -111,7 +113,8 @@ impl Plugin for Loopback {
             Err(Error::new(
                 ErrorCode::CHECK_FAILED,
                 "loopback interface is down",
-                req.netns
+                req.inv
+                    .netns
                     .as_deref()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use cni::chain::{self, Chain};
-use cni::invoke::Invocation;
+use cni::Invocation;
 use cni::{CniArgs, CniResult, Command, ConfList, Error, Request, Version};
 
 use super::error::AttachmentError;
@@ -75,9 +75,9 @@ pub(crate) struct Attachment {
 impl Attachment {
     fn invocation(&self, req: &Request, delegates: &Delegates) -> Invocation {
         Invocation {
-            command: req.command,
-            container_id: req.container_id.clone(),
-            netns: req.netns.clone(),
+            command: req.inv.command,
+            container_id: req.inv.container_id.clone(),
+            netns: req.inv.netns.clone(),
             ifname: self.ifname.clone(),
             args: self.cni_args.clone(),
             path: delegates.path().to_vec(),

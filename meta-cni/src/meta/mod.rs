@@ -160,8 +160,8 @@ impl MetaPlugin {
     ) -> Result<CniResult, MetaError> {
         if let cache::Read::Found(_) = slot.read()? {
             return Err(MetaError::AlreadyAttached {
-                container_id: req.container_id.clone(),
-                ifname: req.ifname.clone(),
+                container_id: req.inv.container_id.clone(),
+                ifname: req.inv.ifname.clone(),
             });
         }
         let source = Source::new(conf);
@@ -172,9 +172,9 @@ impl MetaPlugin {
         }
         plan::check_names_free(req, &attachments)?;
         let mut entry = cache::Entry {
-            container_id: req.container_id.clone(),
-            ifname: req.ifname.clone(),
-            netns: req.netns.clone(),
+            container_id: req.inv.container_id.clone(),
+            ifname: req.inv.ifname.clone(),
+            netns: req.inv.netns.clone(),
             attachments,
             network_status: Vec::new(),
         };
@@ -227,10 +227,10 @@ impl Plugin for MetaPlugin {
 
     fn add(&self, req: &Request) -> Result<CniResult, Error> {
         let conf = MetaConf::load(req)?;
-        let slot = cache::Slot::new(&conf.cni_dir, &req.container_id, &req.ifname)?;
+        let slot = cache::Slot::new(&conf.cni_dir, &req.inv.container_id, &req.inv.ifname)?;
         readiness::wait(&conf)?;
-        let lock = ContainerLock::acquire(&conf.cni_dir, &req.container_id)?;
-        let delegates = Delegates::new(&conf.bin_dir, &req.path);
+        let lock = ContainerLock::acquire(&conf.cni_dir, &req.inv.container_id)?;
+        let delegates = Delegates::new(&conf.bin_dir, &req.inv.path);
         let added = self.add_locked(req, &conf, &delegates, &slot);
         // A refused or rolled-back ADD leaves no cache: then no lock file either.
         if added.is_err() && matches!(slot.read(), Ok(cache::Read::Missing)) {
@@ -242,9 +242,9 @@ impl Plugin for MetaPlugin {
     fn del(&self, req: &Request) -> Result<(), Error> {
         let conf = MetaConf::load(req)?;
         readiness::note(&conf);
-        let slot = cache::Slot::new(&conf.cni_dir, &req.container_id, &req.ifname)?;
-        let delegates = Delegates::new(&conf.bin_dir, &req.path);
-        let lock = ContainerLock::acquire(&conf.cni_dir, &req.container_id)?;
+        let slot = cache::Slot::new(&conf.cni_dir, &req.inv.container_id, &req.inv.ifname)?;
+        let delegates = Delegates::new(&conf.bin_dir, &req.inv.path);
+        let lock = ContainerLock::acquire(&conf.cni_dir, &req.inv.container_id)?;
         let (attachments, unknown) = match slot.read()? {
             cache::Read::Found(entry) => (entry.attachments, None),
             // The plan is cached before the first delegate runs: no cache, nothing made. What
@@ -289,15 +289,15 @@ impl Plugin for MetaPlugin {
 
     fn check(&self, req: &Request) -> Result<(), Error> {
         let conf = MetaConf::load(req)?;
-        let slot = cache::Slot::new(&conf.cni_dir, &req.container_id, &req.ifname)?;
-        let delegates = Delegates::new(&conf.bin_dir, &req.path);
-        let _lock = ContainerLock::acquire(&conf.cni_dir, &req.container_id)?;
+        let slot = cache::Slot::new(&conf.cni_dir, &req.inv.container_id, &req.inv.ifname)?;
+        let delegates = Delegates::new(&conf.bin_dir, &req.inv.path);
+        let _lock = ContainerLock::acquire(&conf.cni_dir, &req.inv.container_id)?;
         let entry = match slot.read()? {
             cache::Read::Found(entry) => entry,
             cache::Read::Missing => {
                 return Err(MetaError::NotAttached {
-                    container_id: req.container_id.clone(),
-                    ifname: req.ifname.clone(),
+                    container_id: req.inv.container_id.clone(),
+                    ifname: req.inv.ifname.clone(),
                 }
                 .into())
             }
@@ -321,7 +321,7 @@ impl Plugin for MetaPlugin {
         let unavailable = |e: MetaError| MetaError::Unavailable(Box::new(e));
         readiness::wait(&conf).map_err(unavailable)?;
         let source = Source::new(&conf);
-        let delegates = Delegates::new(&conf.bin_dir, &req.path);
+        let delegates = Delegates::new(&conf.bin_dir, &req.inv.path);
         let attachments =
             plan::build(&conf, req, &source, None).map_err(|e| unavailable(e.into()))?;
         for att in attachments {
@@ -334,7 +334,7 @@ impl Plugin for MetaPlugin {
         let conf = MetaConf::load(req)?;
         readiness::wait(&conf)?;
         let valid = chain::valid_attachments(&req.netconf)?;
-        let delegates = Delegates::new(&conf.bin_dir, &req.path);
+        let delegates = Delegates::new(&conf.bin_dir, &req.inv.path);
         let mut failures = Vec::new();
         let mut delegate_valid = Vec::new();
         for (slot, entry) in cache::all(&conf.cni_dir) {
@@ -361,9 +361,9 @@ impl Plugin for MetaPlugin {
                 continue;
             };
             let mut stale = req.clone();
-            stale.container_id = entry.container_id.clone();
-            stale.ifname = entry.ifname.clone();
-            stale.netns = entry.netns.clone();
+            stale.inv.container_id = entry.container_id.clone();
+            stale.inv.ifname = entry.ifname.clone();
+            stale.inv.netns = entry.netns.clone();
             let errors = del_all(&entry.attachments, &stale, &delegates);
             if errors.is_empty() {
                 match slot.remove() {

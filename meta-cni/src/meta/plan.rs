@@ -39,7 +39,7 @@ fn selection_error(what: &str, source: AnnotationError) -> PlanError {
 
 /// The pod's namespace: `K8S_POD_NAMESPACE`, else `default`.
 pub(crate) fn pod_namespace(req: &Request) -> Result<String, PlanError> {
-    let ns = req.args.get("K8S_POD_NAMESPACE").unwrap_or("default");
+    let ns = req.inv.args.get("K8S_POD_NAMESPACE").unwrap_or("default");
     if let Some(why) = nad_crd::names::namespace_problem(ns) {
         return Err(PlanError::PodNamespace {
             namespace: ns.to_string(),
@@ -83,7 +83,7 @@ fn attachment(
     req: &Request,
 ) -> Attachment {
     let mut runtime = conf.runtime_config.clone();
-    let mut args = req.args.clone();
+    let mut args = req.inv.args.clone();
     args.set("IgnoreUnknown", "1");
     let mut delegate = network.conf;
     let mut default_route = Vec::new();
@@ -255,7 +255,7 @@ pub(crate) fn build(
     let mut plan = Vec::with_capacity(networks.len());
     for (index, (network, sel)) in networks.into_iter().enumerate() {
         let ifname = if index == 0 {
-            req.ifname.clone()
+            req.inv.ifname.clone()
         } else {
             sel.as_ref()
                 .and_then(|s| s.interface.clone())
@@ -297,7 +297,7 @@ pub(crate) fn build(
 /// The pod's network namespace, `CNI_NETNS`: code 3 when it does not exist, 5 when it
 /// cannot be opened.
 pub(crate) fn open_pod_netns(req: &Request) -> Result<Netns, PlanError> {
-    let path = req.netns.as_deref().unwrap_or(Path::new(""));
+    let path = req.inv.netns.as_deref().unwrap_or(Path::new(""));
     Netns::open(path).map_err(|source| PlanError::Netns {
         path: path.to_path_buf(),
         source,

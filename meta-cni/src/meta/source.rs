@@ -191,7 +191,7 @@ impl<'a> Source<'a> {
 
     /// The pod named by `K8S_POD_NAMESPACE`/`K8S_POD_NAME`, checked against `K8S_POD_UID`.
     pub(crate) fn pod(&self, req: &Request, namespace: &str) -> Result<PodLookup, SourceError> {
-        let Some(name) = req.args.get("K8S_POD_NAME").filter(|n| !n.is_empty()) else {
+        let Some(name) = req.inv.args.get("K8S_POD_NAME").filter(|n| !n.is_empty()) else {
             return Ok(PodLookup::NoPod);
         };
         let Some(api) = self.api()? else {
@@ -209,7 +209,7 @@ impl<'a> Source<'a> {
             )));
         };
         let uid = pod.metadata.uid.as_deref().unwrap_or_default();
-        if let Some(expected) = req.args.get("K8S_POD_UID").filter(|u| !u.is_empty()) {
+        if let Some(expected) = req.inv.args.get("K8S_POD_UID").filter(|u| !u.is_empty()) {
             if expected != uid {
                 return Ok(PodLookup::Gone(format!(
                     "pod {namespace}/{name} has UID {uid}, not K8S_POD_UID {expected}: \

@@ -26,7 +26,7 @@ pub(crate) fn veths_at_once(req: &Request, delegates: &Delegates, attachments: &
     if names.len() < 2 {
         return;
     }
-    let Some(path) = req.netns.as_deref() else {
+    let Some(path) = req.inv.netns.as_deref() else {
         return;
     };
     // No namespace: nothing of the pod's is left to remove.
