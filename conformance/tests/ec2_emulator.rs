@@ -78,7 +78,10 @@ fn addresses_are_unique_lowest_free_and_never_reserved() {
     assert_eq!(node.primary_ip, "10.0.1.4");
 
     let eni = create_eni(&cloud, &node, &[("SecondaryPrivateIpAddressCount", "2")]);
-    assert_eq!(addresses(&cloud, &eni).0, ["10.0.1.5", "10.0.1.6", "10.0.1.7"]);
+    assert_eq!(
+        addresses(&cloud, &eni).0,
+        ["10.0.1.5", "10.0.1.6", "10.0.1.7"]
+    );
 
     // Only the new addresses are in the answer, not every address of the ENI.
     let answer = assign(&cloud, &eni, &[("SecondaryPrivateIpAddressCount", "3")]).ok();
@@ -114,7 +117,11 @@ fn the_per_eni_address_limit_counts_addresses_and_prefixes() {
     assert_eq!(addresses(&cloud, &eni).0.len(), 6);
     let over = assign(&cloud, &eni, &[("SecondaryPrivateIpAddressCount", "1")]);
     assert_error(&over, 400, "PrivateIpAddressLimitExceeded");
-    assert_eq!(addresses(&cloud, &eni).0.len(), 6, "a refused call changes nothing");
+    assert_eq!(
+        addresses(&cloud, &eni).0.len(),
+        6,
+        "a refused call changes nothing"
+    );
 
     // A prefix takes one of the six places too.
     let last = addresses(&cloud, &eni).0[5].clone();
@@ -141,9 +148,17 @@ fn the_eni_limit_and_occupied_device_indexes_are_refused() {
         .unwrap()
         .starts_with("eni-attach-"));
     assert_error(&attach(&cloud, &node, &b, 1), 400, "InvalidParameterValue");
-    assert_error(&attach(&cloud, &node, &a, 2), 400, "InvalidNetworkInterface.InUse");
+    assert_error(
+        &attach(&cloud, &node, &a, 2),
+        400,
+        "InvalidNetworkInterface.InUse",
+    );
     attach(&cloud, &node, &b, 2).ok();
-    assert_error(&attach(&cloud, &node, &c, 3), 400, "AttachmentLimitExceeded");
+    assert_error(
+        &attach(&cloud, &node, &c, 3),
+        400,
+        "AttachmentLimitExceeded",
+    );
 
     // What an agent reads to pick the next free device index.
     let described = cloud
@@ -220,7 +235,10 @@ fn prefix_delegation_hands_out_aligned_free_28s() {
     attach(&cloud, &node, &eni, 1).ok();
 
     let answer = assign(&cloud, &eni, &[("Ipv4PrefixCount", "2")]).ok();
-    assert_eq!(answer.values("ipv4Prefix"), ["10.0.1.32/28", "10.0.1.48/28"]);
+    assert_eq!(
+        answer.values("ipv4Prefix"),
+        ["10.0.1.32/28", "10.0.1.48/28"]
+    );
     assert!(answer.values("privateIpAddress").is_empty());
     let described = cloud
         .ec2(
@@ -338,7 +356,13 @@ fn imds_follows_attach_assign_unassign_and_detach() {
     assert_eq!(macs(()), [format!("{}/", node.mac), format!("{mac}/")]);
     let field = |name: &str| get(&format!("network/interfaces/macs/{mac}/{name}"));
     let fields = field("").unwrap();
-    for name in ["interface-id", "device-number", "local-ipv4s", "subnet-id", "vpc-id"] {
+    for name in [
+        "interface-id",
+        "device-number",
+        "local-ipv4s",
+        "subnet-id",
+        "vpc-id",
+    ] {
         assert!(fields.lines().any(|l| l == name), "{name} in {fields}");
     }
     assert_eq!(field("interface-id").unwrap(), eni);
@@ -349,7 +373,10 @@ fn imds_follows_attach_assign_unassign_and_detach() {
     assert_eq!(field("subnet-ipv4-cidr-block").unwrap(), "10.0.1.0/24");
     assert_eq!(field("vpc-ipv4-cidr-blocks").unwrap(), "10.0.0.0/16");
     let groups = field("security-group-ids").unwrap();
-    assert!(groups.lines().any(|g| g == node.security_group_id), "{groups}");
+    assert!(
+        groups.lines().any(|g| g == node.security_group_id),
+        "{groups}"
+    );
     assert_eq!(field("local-ipv4s").unwrap(), "10.0.1.5\n10.0.1.6");
     assert_eq!(field("ipv4-prefix"), None, "no prefix is a 404");
 
@@ -363,7 +390,10 @@ fn imds_follows_attach_assign_unassign_and_detach() {
 
     unassign(&cloud, &eni, &[("PrivateIpAddress.1", "10.0.1.6")]).ok();
     unassign(&cloud, &eni, &[("Ipv4Prefix.1", "10.0.1.16/28")]).ok();
-    assert_eq!(field("local-ipv4s").unwrap(), "10.0.1.5\n10.0.1.7\n10.0.1.8");
+    assert_eq!(
+        field("local-ipv4s").unwrap(),
+        "10.0.1.5\n10.0.1.7\n10.0.1.8"
+    );
     assert_eq!(field("ipv4-prefix"), None);
 
     cloud
@@ -393,7 +423,10 @@ fn imds_describes_the_chosen_instance_or_nothing() {
     cloud.set_imds_instance(None);
     assert_eq!(cloud.imds_get(&token, "instance-id"), None);
     cloud.set_imds_instance(Some(&node.instance_id));
-    assert_eq!(cloud.imds_get(&token, "instance-id"), Some(node.instance_id));
+    assert_eq!(
+        cloud.imds_get(&token, "instance-id"),
+        Some(node.instance_id)
+    );
 }
 
 #[test]
@@ -404,7 +437,11 @@ fn injected_faults_fail_the_next_calls_and_change_nothing() {
     cloud.clear_calls();
 
     cloud.fail_next("AssignPrivateIpAddresses", "RequestLimitExceeded", 2);
-    cloud.fail_next("AssignPrivateIpAddresses", "InsufficientFreeAddressesInSubnet", 1);
+    cloud.fail_next(
+        "AssignPrivateIpAddresses",
+        "InsufficientFreeAddressesInSubnet",
+        1,
+    );
     cloud.fail_next_with_status("*", "InternalError", 500, 1);
     let two = [("SecondaryPrivateIpAddressCount", "2")];
     assert_error(&assign(&cloud, &eni, &two), 503, "RequestLimitExceeded");
@@ -417,7 +454,11 @@ fn injected_faults_fail_the_next_calls_and_change_nothing() {
         400,
         "InsufficientFreeAddressesInSubnet",
     );
-    assert_eq!(addresses(&cloud, &eni).0, ["10.0.1.5"], "failed calls change nothing");
+    assert_eq!(
+        addresses(&cloud, &eni).0,
+        ["10.0.1.5"],
+        "failed calls change nothing"
+    );
     assign(&cloud, &eni, &two).ok();
     assert_eq!(addresses(&cloud, &eni).0.len(), 3);
 
@@ -429,9 +470,17 @@ fn injected_faults_fail_the_next_calls_and_change_nothing() {
     assert_eq!(
         summary,
         [
-            ("AssignPrivateIpAddresses", 503, Some("RequestLimitExceeded")),
+            (
+                "AssignPrivateIpAddresses",
+                503,
+                Some("RequestLimitExceeded")
+            ),
             ("DescribeNetworkInterfaces", 500, Some("InternalError")),
-            ("AssignPrivateIpAddresses", 503, Some("RequestLimitExceeded")),
+            (
+                "AssignPrivateIpAddresses",
+                503,
+                Some("RequestLimitExceeded")
+            ),
             (
                 "AssignPrivateIpAddresses",
                 400,
@@ -491,7 +540,10 @@ fn a_panicking_test_leaves_no_emulator_behind() {
     .join();
     assert!(outcome.is_err());
     let pid = rx.recv().unwrap();
-    assert!(!alive(pid), "the emulator was killed while the test unwound");
+    assert!(
+        !alive(pid),
+        "the emulator was killed while the test unwound"
+    );
 }
 
 #[test]

@@ -105,8 +105,8 @@ impl Process {
                 ))
             }
         };
-        let ports: Value = serde_json::from_str(&line)
-            .map_err(|e| format!("bad ready line {line:?}: {e}"))?;
+        let ports: Value =
+            serde_json::from_str(&line).map_err(|e| format!("bad ready line {line:?}: {e}"))?;
         let port = |key: &str| {
             ports[key]
                 .as_u64()

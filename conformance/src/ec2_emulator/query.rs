@@ -25,9 +25,7 @@ pub struct Ec2Answer {
 impl Ec2Answer {
     /// The error code (`<Code>` of the error document), if the call failed.
     pub fn error_code(&self) -> Option<String> {
-        (self.status != 200)
-            .then(|| self.value("Code"))
-            .flatten()
+        (self.status != 200).then(|| self.value("Code")).flatten()
     }
 
     /// The text of every element called `tag`, in document order (e.g. `privateIpAddress`
@@ -83,7 +81,10 @@ pub(crate) fn call(
         "/",
         &[
             ("Authorization", &auth),
-            ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
+            (
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            ),
         ],
         form.as_bytes(),
     )?;
@@ -121,7 +122,10 @@ mod tests {
                    <Message>no</Message></Error></Errors></Response>"
                 .to_owned(),
         };
-        assert_eq!(answer.error_code().as_deref(), Some("AttachmentLimitExceeded"));
+        assert_eq!(
+            answer.error_code().as_deref(),
+            Some("AttachmentLimitExceeded")
+        );
         let answer = Ec2Answer {
             status: 200,
             body: "<a><item><ip>1</ip></item><item><ip>2</ip></item><ipSet/></a>".to_owned(),
