@@ -2,7 +2,8 @@
 
     POST   /_emulator/node           seed a node: VPC, subnet, security group, one running
                                      instance; IMDS then describes that instance
-    PUT    /_emulator/imds-instance  {"instance_id": "i-..."}: the instance IMDS describes
+    PUT    /_emulator/imds-instance  {"instance_id": "i-..." | null}: the instance IMDS
+                                     describes (null: the newest running one, the default)
     GET    /_emulator/state          every instance and ENI, as the agent's tests check them
     POST   /_emulator/faults         {"action", "code", "count", "status"?, "message"?}
     DELETE /_emulator/faults         forget pending faults

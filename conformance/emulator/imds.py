@@ -29,12 +29,21 @@ IDENTITY = "/latest/dynamic/instance-identity/document"
 
 
 def _find_instance(instance_id):
+    """The instance `instance_id`, or without one the newest running instance (so a test that
+    launches its node through EC2 itself needs no control call); None if there is none."""
+    newest = None
     for account, regions in list(ec2_backends.items()):
         for region, backend in list(regions.items()):
             for instance in backend.all_instances():
-                if instance.id == instance_id:
-                    return account, region, backend, instance
-    return None
+                found = (account, region, backend, instance)
+                if instance_id is not None:
+                    if instance.id == instance_id:
+                        return found
+                elif instance.state == "running" and (
+                    newest is None or instance.launch_time >= newest[3].launch_time
+                ):
+                    newest = found
+    return newest
 
 
 def _listing(keys):
@@ -69,8 +78,8 @@ def _interface_fields(backend, eni):
 
 
 class Imds:
-    """The IMDS WSGI application. `instance_id` is the instance it describes (None: every
-    metadata GET is a 404)."""
+    """The IMDS WSGI application. `instance_id` is the instance it describes (None: the
+    newest running one; with no instance at all every metadata GET is a 404)."""
 
     def __init__(self):
         self.instance_id = None
@@ -115,7 +124,7 @@ class Imds:
         return int(left) if left > 0 else None
 
     def _get(self, path):
-        found = _find_instance(self.instance_id) if self.instance_id else None
+        found = _find_instance(self.instance_id)
         if found is None:
             return 404, "Not Found"
         account, region, backend, instance = found

@@ -294,7 +294,8 @@ impl Ec2Emulator {
         }
     }
 
-    /// Has IMDS describe this instance (`None`: no instance, every metadata GET is a 404).
+    /// Has IMDS describe this instance (`None`: the newest running instance, as before any
+    /// node was seeded; with no instance at all every metadata GET is a 404).
     pub fn set_imds_instance(&self, instance_id: Option<&str>) {
         self.control(
             "PUT",

@@ -417,16 +417,53 @@ fn imds_follows_attach_assign_unassign_and_detach() {
 }
 
 #[test]
-fn imds_describes_the_chosen_instance_or_nothing() {
-    let (cloud, node) = node("t3.medium");
+fn imds_describes_the_chosen_instance_or_the_newest() {
+    let cloud = Ec2Emulator::start();
     let token = cloud.imds_token();
-    cloud.set_imds_instance(None);
-    assert_eq!(cloud.imds_get(&token, "instance-id"), None);
-    cloud.set_imds_instance(Some(&node.instance_id));
     assert_eq!(
         cloud.imds_get(&token, "instance-id"),
-        Some(node.instance_id)
+        None,
+        "no instance yet"
     );
+
+    let node = cloud.seed_node(&NodeSpec::new("t3.medium"));
+    let image = cloud
+        .ec2("DescribeImages", &[("Owner.1", "amazon")])
+        .ok()
+        .value("imageId")
+        .unwrap();
+    let other = cloud
+        .ec2(
+            "RunInstances",
+            &[
+                ("ImageId", &image),
+                ("MinCount", "1"),
+                ("MaxCount", "1"),
+                ("InstanceType", "m5.large"),
+                ("SubnetId", &node.subnet_id),
+            ],
+        )
+        .ok()
+        .value("instanceId")
+        .unwrap();
+    // The seeded node stays the one described...
+    assert_eq!(
+        cloud.imds_get(&token, "instance-id").as_deref(),
+        Some(node.instance_id.as_str())
+    );
+    cloud.set_imds_instance(Some(&other));
+    assert_eq!(
+        cloud.imds_get(&token, "instance-type").as_deref(),
+        Some("m5.large")
+    );
+    assert_eq!(
+        cloud.imds_get(&token, "local-ipv4").as_deref(),
+        Some("10.0.1.5")
+    );
+    // ...and without a choice, the newest running instance is.
+    cloud.set_imds_instance(Some(&node.instance_id));
+    cloud.set_imds_instance(None);
+    assert_eq!(cloud.imds_get(&token, "instance-id"), Some(other));
 }
 
 #[test]
