@@ -40,6 +40,7 @@ mod process;
 mod query;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
@@ -51,6 +52,12 @@ use process::Process;
 /// The region the emulator uses unless told otherwise (the credential scope clients sign
 /// for, and the region seeded nodes are in).
 pub const DEFAULT_REGION: &str = "us-west-2";
+
+/// The Python of the suite's virtualenv (`$META_CNI_TEST_VENV/bin/python`, default
+/// `/opt/meta-cni-test-venv/bin/python`), which has the pinned moto and boto3.
+pub fn venv_python() -> PathBuf {
+    process::python()
+}
 
 /// The node to seed: a VPC, a subnet in it, a security group and one running instance.
 #[derive(Debug, Clone, PartialEq, Eq)]

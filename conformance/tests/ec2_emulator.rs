@@ -5,7 +5,9 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use conformance::ec2_emulator::{request, Ec2Answer, Ec2Emulator, Node, NodeSpec};
+use conformance::ec2_emulator::{
+    request, venv_python, Ec2Answer, Ec2Call, Ec2Emulator, Node, NodeSpec,
+};
 
 /// An emulator with one node of `instance_type`.
 fn node(instance_type: &str) -> (Ec2Emulator, Node) {
@@ -606,4 +608,40 @@ fn it_starts_inside_a_network_namespace() {
         netns.run(|| cloud.imds_get(&token, "mac")).unwrap(),
         Some(node.mac)
     );
+}
+
+#[test]
+fn an_aws_sdk_reads_every_answer_and_retries_injected_throttling() {
+    let (cloud, node) = node("t3.medium");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ec2_emulator_boto3.py");
+    let out = std::process::Command::new(venv_python())
+        .arg(script)
+        .args([
+            &cloud.ec2_url(),
+            &cloud.imds_url(),
+            &node.subnet_id,
+            &node.instance_id,
+        ])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stdout == b"ok\n",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let throttled = Ec2Call {
+        action: "DescribeInstances".to_owned(),
+        status: 503,
+        code: Some("RequestLimitExceeded".to_owned()),
+    };
+    let answered = Ec2Call {
+        status: 200,
+        code: None,
+        ..throttled.clone()
+    };
+    assert!(cloud
+        .calls()
+        .ends_with(&[throttled.clone(), throttled, answered]));
 }
