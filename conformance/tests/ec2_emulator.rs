@@ -106,6 +106,17 @@ fn addresses_are_unique_lowest_free_and_never_reserved() {
     let full = cloud.ec2("CreateNetworkInterface", &[("SubnetId", &node.subnet_id)]);
     assert_error(&full, 400, "InsufficientFreeAddressesInSubnet");
     assert_eq!(cloud.state()["enis"].as_array().unwrap().len(), 3);
+
+    // All or nothing: one free address does not make two.
+    unassign(&cloud, &other, &[("PrivateIpAddress.1", "10.0.1.12")]).ok();
+    let two = assign(&cloud, &eni, &[("SecondaryPrivateIpAddressCount", "2")]);
+    assert_error(&two, 400, "InsufficientFreeAddressesInSubnet");
+    assert_eq!(addresses(&cloud, &eni).0.len(), 6);
+    // A /28 subnet has no /28 free of reserved addresses to delegate.
+    let prefix = assign(&cloud, &eni, &[("Ipv4PrefixCount", "1")]);
+    assert_error(&prefix, 400, "InsufficientCidrBlocks");
+    let answer = assign(&cloud, &eni, &[("SecondaryPrivateIpAddressCount", "1")]).ok();
+    assert_eq!(answer.values("privateIpAddress"), ["10.0.1.12"]);
 }
 
 #[test]
@@ -300,15 +311,15 @@ fn imds_requires_an_imdsv2_token() {
     assert_eq!(put(None).status, 400);
     assert_eq!(put(Some("0")).status, 400);
     assert_eq!(put(Some("21601")).status, 400);
-    let answer = put(Some("1"));
+    let answer = put(Some("2"));
     assert_eq!(answer.status, 200);
     assert_eq!(
         answer.header("X-aws-ec2-metadata-token-ttl-seconds"),
-        Some("1")
+        Some("2")
     );
     let short = answer.body;
     assert_eq!(get(&[("X-aws-ec2-metadata-token", &short)]), 200);
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(get(&[("X-aws-ec2-metadata-token", &short)]), 401, "expired");
 
     let token = cloud.imds_token();
