@@ -5,6 +5,7 @@
 //! and the reference plugins from Debian's containernetworking-plugins (`/usr/lib/cni`).
 
 pub mod bridge_scenarios;
+pub mod ec2_emulator;
 pub mod inspect;
 pub mod kernel_state;
 pub mod kube_api;
