@@ -1,0 +1,1 @@
+//! Datastore tests.

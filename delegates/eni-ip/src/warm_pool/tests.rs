@@ -1,0 +1,1 @@
+//! Warm-pool tests.
