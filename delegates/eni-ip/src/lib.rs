@@ -19,6 +19,8 @@ mod eni;
 mod key;
 pub mod limits;
 pub mod warm_pool;
+#[cfg(test)]
+mod test_util;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, WarmPoolConfig};

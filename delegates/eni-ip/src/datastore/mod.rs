@@ -7,6 +7,8 @@
 
 mod assign;
 mod deletable;
+#[cfg(test)]
+mod deletable_tests;
 mod stats;
 #[cfg(test)]
 mod tests;
