@@ -68,9 +68,15 @@ mod tests {
     #[test]
     fn manual_clock_moves_only_when_told() {
         let clock = ManualClock::at_unix_secs(100);
-        assert_eq!(clock.now(), SystemTime::UNIX_EPOCH + Duration::from_secs(100));
+        assert_eq!(
+            clock.now(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(100)
+        );
         clock.advance(Duration::from_secs(30));
-        assert_eq!(clock.now(), SystemTime::UNIX_EPOCH + Duration::from_secs(130));
+        assert_eq!(
+            clock.now(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(130)
+        );
         clock.set(SystemTime::UNIX_EPOCH);
         assert_eq!(clock.now(), SystemTime::UNIX_EPOCH);
     }

@@ -286,8 +286,12 @@ mod tests {
 
     #[test]
     fn empty_is_unset_and_later_pairs_win() {
-        let c = parse(&[("WARM_IP_TARGET", "3"), ("WARM_IP_TARGET", " 7 "), ("MAX_ENI", "")])
-            .unwrap();
+        let c = parse(&[
+            ("WARM_IP_TARGET", "3"),
+            ("WARM_IP_TARGET", " 7 "),
+            ("MAX_ENI", ""),
+        ])
+        .unwrap();
         assert_eq!(c.warm_ip_target, 7);
         assert_eq!(c.max_eni, None);
         assert_eq!(parse(&[("MAX_ENI", "-1")]).unwrap().max_eni, None);
@@ -297,18 +301,35 @@ mod tests {
     fn cross_key_checks_of_the_entrypoint() {
         let err = parse(&[("ENABLE_PREFIX_DELEGATION", "true")]).unwrap_err();
         assert_eq!(err.key(), "WARM_PREFIX_TARGET");
-        assert!(parse(&[("ENABLE_PREFIX_DELEGATION", "true"), ("WARM_PREFIX_TARGET", "1")]).is_ok());
-        assert!(parse(&[("ENABLE_PREFIX_DELEGATION", "true"), ("WARM_IP_TARGET", "5")]).is_ok());
+        assert!(parse(&[
+            ("ENABLE_PREFIX_DELEGATION", "true"),
+            ("WARM_PREFIX_TARGET", "1")
+        ])
+        .is_ok());
+        assert!(parse(&[
+            ("ENABLE_PREFIX_DELEGATION", "true"),
+            ("WARM_IP_TARGET", "5")
+        ])
+        .is_ok());
         let err = parse(&[("MINIMUM_IP_TARGET", "10")]).unwrap_err();
         assert_eq!(err.key(), "WARM_IP_TARGET");
-        assert_eq!(err.to_string(), "WARM_IP_TARGET: must be set when MINIMUM_IP_TARGET is set");
+        assert_eq!(
+            err.to_string(),
+            "WARM_IP_TARGET: must be set when MINIMUM_IP_TARGET is set"
+        );
         // Present counts, even as 0: upstream compares the strings.
         assert!(parse(&[("MINIMUM_IP_TARGET", "10"), ("WARM_IP_TARGET", "0")]).is_ok());
     }
 
     #[test]
     fn go_bool_spellings() {
-        for (v, want) in [("1", true), ("t", true), ("True", true), ("0", false), ("F", false)] {
+        for (v, want) in [
+            ("1", true),
+            ("t", true),
+            ("True", true),
+            ("0", false),
+            ("F", false),
+        ] {
             assert_eq!(
                 parse(&[("ENABLE_PREFIX_DELEGATION", v), ("WARM_PREFIX_TARGET", "1")])
                     .unwrap()
@@ -322,14 +343,46 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let cases: &[(&str, &str, &str)] = &[
-            ("WARM_ENI_TARGET", "-1", "WARM_ENI_TARGET: \"-1\" is not a non-negative integer"),
-            ("WARM_IP_TARGET", "five", "WARM_IP_TARGET: \"five\" is not a non-negative integer"),
-            ("MINIMUM_IP_TARGET", "1.5", "MINIMUM_IP_TARGET: \"1.5\" is not a non-negative integer"),
-            ("WARM_PREFIX_TARGET", "-2", "WARM_PREFIX_TARGET: \"-2\" is not a non-negative integer"),
-            ("IP_COOLDOWN_PERIOD", "30s", "IP_COOLDOWN_PERIOD: \"30s\" is not a non-negative integer"),
-            ("MAX_ENI", "0", "MAX_ENI: \"0\" must be at least 1, or -1 for the instance limit"),
-            ("MAX_ENI", "-3", "MAX_ENI: \"-3\" must be at least 1, or -1 for the instance limit"),
-            ("MAX_ENI", "many", "MAX_ENI: \"many\" is not a non-negative integer"),
+            (
+                "WARM_ENI_TARGET",
+                "-1",
+                "WARM_ENI_TARGET: \"-1\" is not a non-negative integer",
+            ),
+            (
+                "WARM_IP_TARGET",
+                "five",
+                "WARM_IP_TARGET: \"five\" is not a non-negative integer",
+            ),
+            (
+                "MINIMUM_IP_TARGET",
+                "1.5",
+                "MINIMUM_IP_TARGET: \"1.5\" is not a non-negative integer",
+            ),
+            (
+                "WARM_PREFIX_TARGET",
+                "-2",
+                "WARM_PREFIX_TARGET: \"-2\" is not a non-negative integer",
+            ),
+            (
+                "IP_COOLDOWN_PERIOD",
+                "30s",
+                "IP_COOLDOWN_PERIOD: \"30s\" is not a non-negative integer",
+            ),
+            (
+                "MAX_ENI",
+                "0",
+                "MAX_ENI: \"0\" must be at least 1, or -1 for the instance limit",
+            ),
+            (
+                "MAX_ENI",
+                "-3",
+                "MAX_ENI: \"-3\" must be at least 1, or -1 for the instance limit",
+            ),
+            (
+                "MAX_ENI",
+                "many",
+                "MAX_ENI: \"many\" is not a non-negative integer",
+            ),
             (
                 "ENABLE_PREFIX_DELEGATION",
                 "yes",

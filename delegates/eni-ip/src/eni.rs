@@ -69,10 +69,7 @@ impl Eni {
 
     /// The delegated prefixes.
     pub fn prefixes(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
-        self.cidrs
-            .values()
-            .filter(|c| c.is_prefix())
-            .map(|c| c.net)
+        self.cidrs.values().filter(|c| c.is_prefix()).map(|c| c.net)
     }
 
     /// How many addresses on this ENI are held by allocations.
@@ -160,7 +157,9 @@ impl Cidr {
     pub fn cooling_count(&self, now: SystemTime, cooldown: Duration) -> u32 {
         self.released_at
             .iter()
-            .filter(|(addr, at)| !self.assigned.contains(addr) && still_cooling(**at, now, cooldown))
+            .filter(|(addr, at)| {
+                !self.assigned.contains(addr) && still_cooling(**at, now, cooldown)
+            })
             .count() as u32
     }
 
@@ -210,7 +209,10 @@ mod tests {
         let cd = Duration::from_secs(30);
         assert!(c.in_cooldown(a, t(129), cd));
         assert_eq!(c.cooling_count(t(129), cd), 1);
-        assert_eq!(c.first_usable(t(129), cd), Some("10.0.1.17".parse().unwrap()));
+        assert_eq!(
+            c.first_usable(t(129), cd),
+            Some("10.0.1.17".parse().unwrap())
+        );
         assert!(!c.in_cooldown(a, t(130), cd));
         assert_eq!(c.first_usable(t(130), cd), Some(a));
         // A clock stepped back keeps the address cooling.

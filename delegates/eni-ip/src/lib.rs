@@ -18,9 +18,11 @@ pub mod datastore;
 mod eni;
 mod key;
 pub mod limits;
-pub mod warm_pool;
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod test_util;
+pub mod warm_pool;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, WarmPoolConfig};

@@ -134,7 +134,11 @@ mod tests {
         let m5 = limits(3, 10);
         let plain = PoolLimits::new(m5, &WarmPoolConfig::default());
         assert_eq!(
-            (plain.max_enis, plain.max_ips_per_eni, plain.max_prefixes_per_eni),
+            (
+                plain.max_enis,
+                plain.max_ips_per_eni,
+                plain.max_prefixes_per_eni
+            ),
             (3, 9, 0)
         );
         assert_eq!(plain.max_cidrs_per_eni(), 9);
@@ -146,7 +150,10 @@ mod tests {
                 ..WarmPoolConfig::default()
             },
         );
-        assert_eq!((pd.max_enis, pd.max_ips_per_eni, pd.max_prefixes_per_eni), (2, 144, 9));
+        assert_eq!(
+            (pd.max_enis, pd.max_ips_per_eni, pd.max_prefixes_per_eni),
+            (2, 144, 9)
+        );
         assert_eq!(pd.max_cidrs_per_eni(), 9);
         let capped_above = PoolLimits::new(
             m5,

@@ -81,18 +81,29 @@ pub(crate) struct FakeEc2 {
 }
 
 impl FakeEc2 {
-    fn new_block(&mut self, ds: &DataStore, eni_id: &str, kind: crate::warm_pool::CidrKind) -> ipnet::Ipv4Net {
+    fn new_block(
+        &mut self,
+        ds: &DataStore,
+        eni_id: &str,
+        kind: crate::warm_pool::CidrKind,
+    ) -> ipnet::Ipv4Net {
         let d = ds.eni(eni_id).unwrap().device_index as u8;
         let k = self.next.entry(eni_id.to_string()).or_insert(0);
         *k += 1;
         let k = *k;
         match kind {
-            crate::warm_pool::CidrKind::SecondaryIps => {
-                ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(172, 16 + d, (k / 256) as u8, (k % 256) as u8), 32).unwrap()
-            }
+            crate::warm_pool::CidrKind::SecondaryIps => ipnet::Ipv4Net::new(
+                std::net::Ipv4Addr::new(172, 16 + d, (k / 256) as u8, (k % 256) as u8),
+                32,
+            )
+            .unwrap(),
             crate::warm_pool::CidrKind::Prefixes => {
                 let base = k * 16;
-                ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(100, 64 + d, (base / 256) as u8, (base % 256) as u8), 28).unwrap()
+                ipnet::Ipv4Net::new(
+                    std::net::Ipv4Addr::new(100, 64 + d, (base / 256) as u8, (base % 256) as u8),
+                    28,
+                )
+                .unwrap()
             }
         }
     }
@@ -102,15 +113,30 @@ impl FakeEc2 {
     pub(crate) fn apply(&mut self, ds: &mut DataStore, plan: &crate::warm_pool::Plan) {
         use crate::warm_pool::Grow;
         match &plan.grow {
-            Some(Grow::Assign { eni_id, count, kind }) => {
+            Some(Grow::Assign {
+                eni_id,
+                count,
+                kind,
+            }) => {
                 for _ in 0..*count {
                     let net = self.new_block(ds, eni_id, *kind);
                     ds.add_cidr(eni_id, net).unwrap();
                 }
             }
             Some(Grow::AttachEni { count, kind }) => {
-                let d = ds.enis().iter().map(|e| e.device_index + 1).max().unwrap_or(0);
-                let e = Eni::new(format!("eni-{d}"), d, false, "10.0.0.0/16".parse().unwrap(), ds.now());
+                let d = ds
+                    .enis()
+                    .iter()
+                    .map(|e| e.device_index + 1)
+                    .max()
+                    .unwrap_or(0);
+                let e = Eni::new(
+                    format!("eni-{d}"),
+                    d,
+                    false,
+                    "10.0.0.0/16".parse().unwrap(),
+                    ds.now(),
+                );
                 let id = e.id.clone();
                 ds.add_eni(e).unwrap();
                 for _ in 0..*count {

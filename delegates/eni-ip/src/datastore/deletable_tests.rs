@@ -87,10 +87,17 @@ fn each_reason_an_eni_is_kept() {
         ds.add_eni(eni(1, false, &["10.0.1.1/32"])).unwrap();
         setup(&mut ds, &clock);
         assert_eq!(ds.check_deletable("eni-1", &NO_TARGETS), want, "{name}");
-        assert_eq!(ds.deletable_eni(&NO_TARGETS).is_some(), want.is_ok(), "{name}");
+        assert_eq!(
+            ds.deletable_eni(&NO_TARGETS).is_some(),
+            want.is_ok(),
+            "{name}"
+        );
     }
     let (ds, _) = store(false);
-    assert_eq!(ds.check_deletable("eni-7", &NO_TARGETS), Err(NotDeletable::UnknownEni));
+    assert_eq!(
+        ds.check_deletable("eni-7", &NO_TARGETS),
+        Err(NotDeletable::UnknownEni)
+    );
 }
 
 #[test]
@@ -117,7 +124,11 @@ fn enis_needed_for_the_targets_are_kept() {
             minimum_ip_target: minimum,
             warm_prefix_target: 0,
         };
-        assert_eq!(build().check_deletable("eni-1", &targets), want, "warm {warm} min {minimum}");
+        assert_eq!(
+            build().check_deletable("eni-1", &targets),
+            want,
+            "warm {warm} min {minimum}"
+        );
     }
 }
 

@@ -202,7 +202,9 @@ impl DataStore {
         let mut bare = eni;
         bare.cidrs.clear();
         let id = bare.id.clone();
-        let at = self.enis.partition_point(|e| e.device_index <= bare.device_index);
+        let at = self
+            .enis
+            .partition_point(|e| e.device_index <= bare.device_index);
         self.enis.insert(at, bare);
         for cidr in cidrs {
             if let Err(e) = self.add_cidr(&id, cidr) {

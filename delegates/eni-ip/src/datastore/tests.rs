@@ -14,7 +14,8 @@ fn addr(s: &str) -> Ipv4Addr {
 #[test]
 fn assign_is_idempotent_for_the_same_key() {
     let (mut ds, _) = store(false);
-    ds.add_eni(eni(0, true, &["10.0.0.5/32", "10.0.0.6/32"])).unwrap();
+    ds.add_eni(eni(0, true, &["10.0.0.5/32", "10.0.0.6/32"]))
+        .unwrap();
     let first = ds.assign(&key(1), meta()).unwrap();
     let again = ds
         .assign(
@@ -37,7 +38,8 @@ fn assign_walks_enis_by_device_index_then_addresses() {
     let (mut ds, _) = store(false);
     // Added out of order on purpose.
     ds.add_eni(eni(2, false, &["10.0.2.1/32"])).unwrap();
-    ds.add_eni(eni(0, true, &["10.0.0.9/32", "10.0.0.7/32"])).unwrap();
+    ds.add_eni(eni(0, true, &["10.0.0.9/32", "10.0.0.7/32"]))
+        .unwrap();
     let got: Vec<(Ipv4Addr, String, u32)> = (0..3)
         .map(|k| {
             let a = ds.assign(&key(k), meta()).unwrap();
@@ -106,10 +108,16 @@ fn cooldown_prefers_other_addresses_and_follows_the_option() {
         .unwrap();
     ds.assign(&key(1), meta()).unwrap(); // .5
     ds.release(&key(1));
-    assert_eq!(ds.assign(&key(2), meta()).unwrap().address, addr("10.0.0.6"));
+    assert_eq!(
+        ds.assign(&key(2), meta()).unwrap().address,
+        addr("10.0.0.6")
+    );
     ds.release(&key(2));
     clock.advance(Duration::from_secs(5));
-    assert_eq!(ds.assign(&key(3), meta()).unwrap().address, addr("10.0.0.5"));
+    assert_eq!(
+        ds.assign(&key(3), meta()).unwrap().address,
+        addr("10.0.0.5")
+    );
 }
 
 #[test]
@@ -149,7 +157,10 @@ fn prefix_mode_assigns_from_prefixes_only_network_address_first() {
         Err(DataStoreError::NoAvailableAddress)
     );
     let s = ds.stats();
-    assert_eq!((s.total, s.assigned, s.total_prefixes, s.free_prefixes), (16, 16, 1, 0));
+    assert_eq!(
+        (s.total, s.assigned, s.total_prefixes, s.free_prefixes),
+        (16, 16, 1, 0)
+    );
 }
 
 #[test]
@@ -159,13 +170,17 @@ fn prefix_mode_counts_prefixes_and_other_mode_leftovers() {
     // A pod restored on a secondary IP from before the switch to prefix mode.
     ds.restore_allocation(key(0), addr("10.0.0.5"), t(0), meta())
         .unwrap();
-    ds.add_cidr("eni-0", "10.100.0.0/28".parse().unwrap()).unwrap();
+    ds.add_cidr("eni-0", "10.100.0.0/28".parse().unwrap())
+        .unwrap();
     ds.add_cidr("eni-0", "10.100.0.16/28".parse().unwrap())
         .unwrap();
     fill(&mut ds, 1, 1);
     let s = ds.stats();
     // 32 prefix addresses + the held leftover; one prefix untouched.
-    assert_eq!((s.total, s.assigned, s.total_prefixes, s.free_prefixes), (33, 2, 2, 1));
+    assert_eq!(
+        (s.total, s.assigned, s.total_prefixes, s.free_prefixes),
+        (33, 2, 2, 1)
+    );
     ds.release(&key(0));
     assert_eq!(ds.stats().total, 32);
     assert_eq!(
@@ -184,20 +199,27 @@ fn block_and_eni_management_refusals() {
     ds.add_eni(eni(0, true, &["10.0.0.5/32"])).unwrap();
     ds.add_eni(eni(1, false, &["10.100.0.0/28"])).unwrap();
     let cases: Vec<(Result<(), DataStoreError>, &str)> = vec![
-        (ds.clone().add_eni(eni(0, false, &[])), "ENI eni-0 is already in the datastore"),
+        (
+            ds.clone().add_eni(eni(0, false, &[])),
+            "ENI eni-0 is already in the datastore",
+        ),
         (
             ds.clone().add_cidr("eni-1", "10.0.0.5/32".parse().unwrap()),
             "10.0.0.5/32 overlaps 10.0.0.5/32 already on ENI eni-0",
         ),
         (
-            ds.clone().add_cidr("eni-0", "10.100.0.3/32".parse().unwrap()),
+            ds.clone()
+                .add_cidr("eni-0", "10.100.0.3/32".parse().unwrap()),
             "10.100.0.3/32 overlaps 10.100.0.0/28 already on ENI eni-1",
         ),
         (
             ds.clone().add_cidr("eni-0", "10.0.0.0/24".parse().unwrap()),
             "10.0.0.0/24 is neither a /32 secondary IP nor a /28 prefix",
         ),
-        (ds.clone().add_cidr("eni-9", "10.0.0.9/32".parse().unwrap()), "unknown ENI eni-9"),
+        (
+            ds.clone().add_cidr("eni-9", "10.0.0.9/32".parse().unwrap()),
+            "unknown ENI eni-9",
+        ),
         (
             ds.clone().add_eni(eni(5, false, &["10.0.0.5/32"])),
             "10.0.0.5/32 overlaps 10.0.0.5/32 already on ENI eni-0",
@@ -223,10 +245,16 @@ fn removing_held_blocks_needs_force_and_reports_the_allocations() {
         ds.remove_cidr("eni-0", net, false).unwrap_err().to_string(),
         "10.0.0.5/32 holds 1 assigned address(es)"
     );
-    assert_eq!(ds.remove_cidr("eni-0", net, true).unwrap(), vec![(key(1), a)]);
+    assert_eq!(
+        ds.remove_cidr("eni-0", net, true).unwrap(),
+        vec![(key(1), a)]
+    );
     assert_eq!(ds.release(&key(1)), None, "a later DEL finds nothing");
     assert!(ds.remove_cidr("eni-0", net, false).is_err(), "gone");
-    assert_eq!(ds.remove_cidr("eni-0", "10.0.0.6/32".parse().unwrap(), false), Ok(vec![]));
+    assert_eq!(
+        ds.remove_cidr("eni-0", "10.0.0.6/32".parse().unwrap(), false),
+        Ok(vec![])
+    );
 }
 
 #[test]
@@ -278,5 +306,8 @@ fn restore_allocation_refusals() {
         Err(DataStoreError::KeyTaken { .. })
     ));
     // A restored address is held: a new key gets the other one.
-    assert_eq!(ds.assign(&key(3), meta()).unwrap().address, addr("10.0.0.6"));
+    assert_eq!(
+        ds.assign(&key(3), meta()).unwrap().address,
+        addr("10.0.0.6")
+    );
 }

@@ -130,7 +130,11 @@ pub fn is_pool_too_high(config: &WarmPoolConfig, ds: &DataStore) -> bool {
 /// `available ≥ (target + 1) × max IPs per ENI` (target: `WARM_ENI_TARGET`, or
 /// `WARM_PREFIX_TARGET` in prefix mode); in prefix mode also whenever some ENI is deletable
 /// (upstream `CheckFreeableENIexists`: lowering the prefix target leaves empty ENIs behind).
-pub fn should_remove_extra_enis(config: &WarmPoolConfig, limits: &PoolLimits, ds: &DataStore) -> bool {
+pub fn should_remove_extra_enis(
+    config: &WarmPoolConfig,
+    limits: &PoolLimits,
+    ds: &DataStore,
+) -> bool {
     if config.ip_targets_defined() {
         return true;
     }
@@ -177,7 +181,11 @@ pub fn has_room_for_eni(limits: &PoolLimits, ds: &DataStore) -> bool {
 
 /// `GetENIResourcesToAllocate`: blocks to ask for with a new ENI. Prefix mode: the prefixes
 /// needed, up to an ENI's worth. Otherwise a full ENI, or just the short with IP targets.
-pub fn eni_resources_to_allocate(config: &WarmPoolConfig, limits: &PoolLimits, ds: &DataStore) -> u32 {
+pub fn eni_resources_to_allocate(
+    config: &WarmPoolConfig,
+    limits: &PoolLimits,
+    ds: &DataStore,
+) -> u32 {
     if ds.prefix_delegation() {
         return prefixes_needed(config, ds).min(limits.max_prefixes_per_eni);
     }

@@ -50,11 +50,11 @@ fn prefix_pool(n: u32, assigned: u32) -> DataStore {
 fn datastore_target_state_secondary_ips() {
     // (WARM_IP_TARGET, MINIMUM_IP_TARGET, total, assigned, short, over)
     let cases = [
-        (5, 0, 3, 3, 5, 0),  // 3 in use, 5 warm wanted: grow to 8
-        (5, 0, 8, 3, 0, 0),  // there
-        (5, 0, 10, 3, 0, 2), // two too many
+        (5, 0, 3, 3, 5, 0),   // 3 in use, 5 warm wanted: grow to 8
+        (5, 0, 8, 3, 0, 0),   // there
+        (5, 0, 10, 3, 0, 2),  // two too many
         (0, 10, 0, 0, 10, 0), // the floor alone
-        (2, 10, 4, 3, 6, 0), // the floor beats the warm target
+        (2, 10, 4, 3, 6, 0),  // the floor beats the warm target
         (2, 10, 12, 0, 0, 2), // over, but only down to the floor
         (2, 10, 12, 9, 0, 1),
         (2, 10, 10, 10, 2, 0),
@@ -75,11 +75,11 @@ fn datastore_target_state_prefixes() {
     // (WARM_IP_TARGET, MINIMUM_IP_TARGET, prefixes, assigned, short prefixes, over prefixes)
     let cases = [
         (5, 0, 0, 0, 1, 0),
-        (20, 0, 1, 0, 1, 0),  // 16 available, 4 short: one more prefix
-        (16, 0, 2, 1, 0, 0),  // upstream's example: 1 + 16 needs 2 prefixes, none over
-        (5, 0, 3, 1, 0, 2),   // 1 + 5 fits in one prefix: both free ones are over
-        (5, 20, 3, 1, 0, 1),  // but MINIMUM 20 keeps two prefixes
-        (5, 0, 2, 17, 0, 0),  // no free prefix: nothing can go even if addresses are spare
+        (20, 0, 1, 0, 1, 0), // 16 available, 4 short: one more prefix
+        (16, 0, 2, 1, 0, 0), // upstream's example: 1 + 16 needs 2 prefixes, none over
+        (5, 0, 3, 1, 0, 2),  // 1 + 5 fits in one prefix: both free ones are over
+        (5, 20, 3, 1, 0, 1), // but MINIMUM 20 keeps two prefixes
+        (5, 0, 2, 17, 0, 0), // no free prefix: nothing can go even if addresses are spare
     ];
     for (warm, min, n, assigned, short, over) in cases {
         let got = datastore_target_state(&pd_cfg(warm, min, 0), &prefix_pool(n, assigned));
@@ -117,15 +117,33 @@ fn pool_too_low() {
     }
     let pd_limits = PoolLimits::new(M5_LARGE, &pd_cfg(0, 0, 1));
     // WARM_PREFIX_TARGET 1: low while fewer than 16 addresses are available.
-    assert!(is_pool_too_low(&pd_cfg(0, 0, 1), &pd_limits, &prefix_pool(1, 1), 110));
-    assert!(!is_pool_too_low(&pd_cfg(0, 0, 1), &pd_limits, &prefix_pool(2, 16), 110));
-    assert!(is_pool_too_low(&pd_cfg(0, 0, 0), &pd_limits, &prefix_pool(1, 16), 110));
+    assert!(is_pool_too_low(
+        &pd_cfg(0, 0, 1),
+        &pd_limits,
+        &prefix_pool(1, 1),
+        110
+    ));
+    assert!(!is_pool_too_low(
+        &pd_cfg(0, 0, 1),
+        &pd_limits,
+        &prefix_pool(2, 16),
+        110
+    ));
+    assert!(is_pool_too_low(
+        &pd_cfg(0, 0, 0),
+        &pd_limits,
+        &prefix_pool(1, 16),
+        110
+    ));
 }
 
 #[test]
 fn pool_too_high() {
     // WARM_ENI_TARGET alone never gives back secondary IPs.
-    assert!(!is_pool_too_high(&WarmPoolConfig::default(), &ip_pool(9, 0)));
+    assert!(!is_pool_too_high(
+        &WarmPoolConfig::default(),
+        &ip_pool(9, 0)
+    ));
     assert!(is_pool_too_high(&cfg(5, 0), &ip_pool(9, 2)));
     assert!(!is_pool_too_high(&cfg(5, 0), &ip_pool(7, 2)));
     assert!(!is_pool_too_high(&cfg(5, 20), &ip_pool(9, 2)));
@@ -140,11 +158,23 @@ fn prefixes_needed_and_eni_resources() {
     assert_eq!(prefixes_needed(&pd_cfg(0, 0, 3), &prefix_pool(1, 0)), 2);
     assert_eq!(prefixes_needed(&pd_cfg(0, 0, 1), &prefix_pool(1, 0)), 1); // at least one
     assert_eq!(prefixes_needed(&pd_cfg(40, 0, 3), &prefix_pool(0, 0)), 3); // IP target wins
-    assert_eq!(eni_resources_to_allocate(&pd_cfg(0, 0, 20), &pd, &prefix_pool(0, 0)), 9);
+    assert_eq!(
+        eni_resources_to_allocate(&pd_cfg(0, 0, 20), &pd, &prefix_pool(0, 0)),
+        9
+    );
     let plain = PoolLimits::new(M5_LARGE, &WarmPoolConfig::default());
-    assert_eq!(eni_resources_to_allocate(&WarmPoolConfig::default(), &plain, &ip_pool(9, 9)), 9);
-    assert_eq!(eni_resources_to_allocate(&cfg(3, 0), &plain, &ip_pool(9, 9)), 3);
-    assert_eq!(eni_resources_to_allocate(&cfg(0, 30), &plain, &ip_pool(9, 9)), 9);
+    assert_eq!(
+        eni_resources_to_allocate(&WarmPoolConfig::default(), &plain, &ip_pool(9, 9)),
+        9
+    );
+    assert_eq!(
+        eni_resources_to_allocate(&cfg(3, 0), &plain, &ip_pool(9, 9)),
+        3
+    );
+    assert_eq!(
+        eni_resources_to_allocate(&cfg(0, 30), &plain, &ip_pool(9, 9)),
+        9
+    );
 }
 
 /// Ticks the pool manager until it has nothing to do (at most 10 times).
@@ -267,7 +297,10 @@ fn warm_prefix_target_keeps_free_prefixes() {
     fill(&mut ds, 0, 1);
     let p = plan(&config, &limits, &ds, 110);
     ec2.apply(&mut ds, &p);
-    assert_eq!((ds.stats().total_prefixes, ds.stats().free_prefixes), (2, 1));
+    assert_eq!(
+        (ds.stats().total_prefixes, ds.stats().free_prefixes),
+        (2, 1)
+    );
     // The pod goes: two free prefixes, one over the target, and only a whole one goes.
     ds.release(&key(0));
     let p = plan(&config, &limits, &ds, 110);
@@ -275,7 +308,10 @@ fn warm_prefix_target_keeps_free_prefixes() {
     assert_eq!(p.release[0].cidrs.len(), 1);
     assert!(p.release[0].cidrs[0].prefix_len() == 28);
     ec2.apply(&mut ds, &p);
-    assert_eq!((ds.stats().total_prefixes, ds.stats().free_prefixes), (1, 1));
+    assert_eq!(
+        (ds.stats().total_prefixes, ds.stats().free_prefixes),
+        (1, 1)
+    );
 }
 
 #[test]
@@ -286,12 +322,23 @@ fn decrease_gives_back_only_free_whole_blocks_up_to_over() {
     assert_eq!(releases.len(), 1);
     assert_eq!(releases[0].cidrs.len(), 3);
     for c in &releases[0].cidrs {
-        assert_eq!(ds.eni("eni-0").unwrap().cidrs().find(|b| b.net() == *c).unwrap().assigned_count(), 0);
+        assert_eq!(
+            ds.eni("eni-0")
+                .unwrap()
+                .cidrs()
+                .find(|b| b.net() == *c)
+                .unwrap()
+                .assigned_count(),
+            0
+        );
     }
     // A prefix with one held address is never split.
     let ds = prefix_pool(3, 1);
     let releases = plan_decrease(&pd_cfg(0, 0, 0), &ds);
-    let freed: Vec<String> = releases.iter().flat_map(|r| r.cidrs.iter().map(|c| c.to_string())).collect();
+    let freed: Vec<String> = releases
+        .iter()
+        .flat_map(|r| r.cidrs.iter().map(|c| c.to_string()))
+        .collect();
     assert_eq!(freed, vec!["10.100.0.16/28", "10.100.0.32/28"]);
 }
 
@@ -321,7 +368,14 @@ fn eni_freed_after_the_releases_of_the_same_tick() {
     ds.add_eni(eni(0, true, &refs(&ips(0, 9)))).unwrap();
     ds.add_eni(eni(1, false, &refs(&ips(1, 3)))).unwrap();
     let p = plan(&config, &limits, &ds, 29);
-    let counts: Vec<(String, usize)> = p.release.iter().map(|r| (r.eni_id.clone(), r.cidrs.len())).collect();
-    assert_eq!(counts, vec![("eni-0".to_string(), 9), ("eni-1".to_string(), 1)]);
+    let counts: Vec<(String, usize)> = p
+        .release
+        .iter()
+        .map(|r| (r.eni_id.clone(), r.cidrs.len()))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![("eni-0".to_string(), 9), ("eni-1".to_string(), 1)]
+    );
     assert_eq!(p.free_eni, None);
 }
