@@ -4,6 +4,8 @@
 //!
 //! With prefix delegation the "short" and "over" of the IP targets are in prefixes.
 
+#[cfg(test)]
+mod doc_tables;
 mod plan;
 #[cfg(test)]
 mod tests;
