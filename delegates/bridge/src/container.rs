@@ -113,10 +113,8 @@ pub(crate) fn configure(
             )
         })?;
     }
-    if !has_v6 && !enable_dad {
-        // Usually done by now: the kernel clears the flag right after the link came up.
-        settle(nl, ifname, index, result, true)?;
-    }
+    // An IPv4-only pod is not waited for, as in the reference: with accept_dad=0 set before
+    // the link came up, its link-local address skips DAD and is usable a moment later.
     Ok(())
 }
 
