@@ -163,12 +163,13 @@ impl MetaPod {
             .count()
     }
 
-    /// Every file in the cniDir: cache entries, and lock files of containers with calls
-    /// under way or attachments cached.
+    /// Every file in the cniDir but its lock file (`meta-cni.lock`, one for every
+    /// container, kept): cache entries and anything a call left.
     pub fn cni_dir_files(&self) -> Vec<String> {
         std::fs::read_dir(self.cni_dir())
             .map(|d| {
                 d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|name| name != "meta-cni.lock")
                     .collect()
             })
             .unwrap_or_default()

@@ -9,7 +9,7 @@
 //! milliseconds to every ADD.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -94,6 +94,36 @@ impl Slot {
     /// Writes `entry` atomically.
     pub(crate) fn write(&self, entry: &Entry) -> Result<(), CacheError> {
         write(&self.file, entry)
+    }
+
+    /// Writes the first entry of a pair that has none (its plan, before any delegate runs),
+    /// straight into a new file: the container's lock keeps readers out meanwhile, and a
+    /// crash halfway leaves a file that reads as corrupt, from which DEL falls back to the
+    /// config. One file made per ADD instead of two (a temporary one costs an inode).
+    pub(crate) fn create(&self, entry: &Entry) -> Result<(), CacheError> {
+        let dir = self.file.parent().expect("cache files live in a directory");
+        ensure_dir(dir)?;
+        let bytes = serde_json::to_vec(entry).map_err(|source| CacheError::Encode { source })?;
+        let mut file = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&self.file)
+        {
+            Ok(f) => f,
+            // Left by a crash before any delegate ran: replace it as any entry is.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return self.write(entry),
+            Err(source) => {
+                return Err(CacheError::CreateFile {
+                    dir: dir.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        file.write_all(&bytes).map_err(|source| CacheError::Write {
+            file: self.file.clone(),
+            source,
+        })
     }
 
     /// Reads the entry; one that belongs to another pair is corrupt.

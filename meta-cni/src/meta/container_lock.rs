@@ -1,75 +1,77 @@
-//! One container's calls, one at a time: ADD, DEL and CHECK of a container hold an exclusive
-//! `flock` on `<cniDir>/<containerID>.lock` from before they read its cache until they
-//! return, so two racing ADDs cannot both report success, and an ADD racing a DEL ends with
-//! either nothing or an attachment that CHECK passes.
+//! One container's calls, one at a time: ADD, DEL, CHECK and GC of a container hold an
+//! exclusive lock from before they read its cache until they return, so two racing ADDs
+//! cannot both report success, and an ADD racing a DEL ends with either nothing or an
+//! attachment that CHECK passes.
 //!
-//! The file is removed when the container's last cache entry goes, under the lock. A waiter
-//! that then wins a lock on the removed file notices (the path no longer names the inode it
-//! holds) and locks the path again.
+//! The lock is one byte, chosen by a hash of the container ID, of one file,
+//! `<cniDir>/meta-cni.lock`, locked with an open-file-description lock (`F_OFD_SETLKW`):
+//! nothing is created or removed per container (a file per container costs the filesystem
+//! an inode on every ADD and DEL), and containers whose IDs share a byte merely take turns.
+//! The kernel drops the lock when the process dies, as with `flock`.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{fcntl, FcntlArg};
+use nix::libc;
+use sha2::{Digest, Sha256};
 
 use super::cache;
 use super::error::LockError;
 
-/// An exclusive lock on one container; released on drop.
+/// The lock file, in `cniDir`; it is never removed.
+pub(crate) const LOCK_FILE: &str = "meta-cni.lock";
+
+/// An exclusive lock on one container; released on drop (the file's closing releases it).
 #[derive(Debug)]
 pub(crate) struct ContainerLock {
-    file: PathBuf,
-    _held: Flock<File>,
+    _file: File,
+}
+
+/// The byte of the lock file that stands for `container_id`.
+fn byte_of(container_id: &str) -> i64 {
+    let digest = Sha256::digest(container_id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    // Any non-negative offset works: the file need not be that long.
+    (u64::from_le_bytes(first) >> 2) as i64
 }
 
 impl ContainerLock {
-    /// Waits for and takes the lock of `container_id` (validated by the skeleton) in `dir`,
-    /// making the directory (0700) if needed.
+    /// Waits for and takes the lock of `container_id` in `dir`, making the directory (0700)
+    /// and the lock file (0600) if needed.
     pub(crate) fn acquire(dir: &Path, container_id: &str) -> Result<ContainerLock, LockError> {
         cache::ensure_dir(dir)?;
-        let path = dir.join(format!("{container_id}.lock"));
-        loop {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|source| LockError::Open {
-                    path: path.clone(),
-                    source,
-                })?;
-            let held =
-                Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| LockError::Lock {
-                    path: path.clone(),
-                    source: e.into(),
-                })?;
-            let mine = held.metadata().map_err(|source| LockError::StatHeld {
+        let path = dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| LockError::Open {
                 path: path.clone(),
                 source,
             })?;
-            // The holder before us may have removed the file: then the lock is on nothing.
-            match std::fs::metadata(&path) {
-                Ok(now) if now.dev() == mine.dev() && now.ino() == mine.ino() => {
-                    return Ok(ContainerLock {
-                        file: path,
-                        _held: held,
+        let range = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: byte_of(container_id),
+            l_len: 1,
+            l_pid: 0,
+        };
+        loop {
+            match fcntl(&file, FcntlArg::F_OFD_SETLKW(&range)) {
+                Ok(_) => return Ok(ContainerLock { _file: file }),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    return Err(LockError::Lock {
+                        path,
+                        source: e.into(),
                     })
                 }
-                Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(source) => return Err(LockError::StatPath { path, source }),
-            }
-        }
-    }
-
-    /// Removes the lock file (the container has nothing cached any more) and releases.
-    pub(crate) fn release_and_remove(self) {
-        if let Err(e) = std::fs::remove_file(&self.file) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!("remove lock file {}: {e}", self.file.display());
             }
         }
     }
@@ -82,7 +84,7 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn one_holder_at_a_time_even_across_removal() {
+    fn one_holder_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
         let inside = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..8)
@@ -92,12 +94,10 @@ mod tests {
                 std::thread::spawn(move || {
                     for _ in 0..50 {
                         let lock = ContainerLock::acquire(&dir, "c1").unwrap();
-                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0);
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "thread {i}");
                         std::thread::yield_now();
                         inside.fetch_sub(1, Ordering::SeqCst);
-                        if i % 2 == 0 {
-                            lock.release_and_remove();
-                        }
+                        drop(lock);
                     }
                 })
             })

@@ -99,12 +99,6 @@ pub(crate) enum LockError {
     /// `flock` failed.
     #[error("lock {}", .path.display())]
     Lock { path: PathBuf, source: io::Error },
-    /// Reading the identity of the locked file failed.
-    #[error("stat lock file {}", .path.display())]
-    StatHeld { path: PathBuf, source: io::Error },
-    /// Reading the identity of the file at the lock's path failed.
-    #[error("stat {}", .path.display())]
-    StatPath { path: PathBuf, source: io::Error },
 }
 
 /// Why a NAD file was refused (it is read, but is not what its path says).

@@ -178,7 +178,7 @@ impl MetaPlugin {
             attachments,
             network_status: Vec::new(),
         };
-        slot.write(&entry)?;
+        slot.create(&entry)?;
         if let Err((k, e)) = self.add_all(req, delegates, &mut entry.attachments) {
             return Err(self.roll_back(req, delegates, &entry, slot, k, e));
         }
@@ -229,14 +229,9 @@ impl Plugin for MetaPlugin {
         let conf = MetaConf::load(req)?;
         let slot = cache::Slot::new(&conf.cni_dir, &req.inv.container_id, &req.inv.ifname)?;
         readiness::wait(&conf)?;
-        let lock = ContainerLock::acquire(&conf.cni_dir, &req.inv.container_id)?;
+        let _lock = ContainerLock::acquire(&conf.cni_dir, &req.inv.container_id)?;
         let delegates = Delegates::new(&conf.bin_dir, &req.inv.path);
-        let added = self.add_locked(req, &conf, &delegates, &slot);
-        // A refused or rolled-back ADD leaves no cache: then no lock file either.
-        if added.is_err() && matches!(slot.read(), Ok(cache::Read::Missing)) {
-            lock.release_and_remove();
-        }
-        Ok(added?)
+        Ok(self.add_locked(req, &conf, &delegates, &slot)?)
     }
 
     fn del(&self, req: &Request) -> Result<(), Error> {
@@ -244,7 +239,7 @@ impl Plugin for MetaPlugin {
         readiness::note(&conf);
         let slot = cache::Slot::new(&conf.cni_dir, &req.inv.container_id, &req.inv.ifname)?;
         let delegates = Delegates::new(&conf.bin_dir, &req.inv.path);
-        let lock = ContainerLock::acquire(&conf.cni_dir, &req.inv.container_id)?;
+        let _lock = ContainerLock::acquire(&conf.cni_dir, &req.inv.container_id)?;
         let (attachments, unknown) = match slot.read()? {
             cache::Read::Found(entry) => (entry.attachments, None),
             // The plan is cached before the first delegate runs: no cache, nothing made. What
@@ -257,7 +252,6 @@ impl Plugin for MetaPlugin {
                         "no cache and no plan ({}): nothing was made",
                         Error::from(e)
                     );
-                    lock.release_and_remove();
                     return Ok(());
                 }
             },
@@ -283,7 +277,6 @@ impl Plugin for MetaPlugin {
             return Err(e.into());
         }
         slot.remove()?;
-        lock.release_and_remove();
         Ok(())
     }
 
@@ -350,7 +343,7 @@ impl Plugin for MetaPlugin {
             }
             // Under the container's lock, as a DEL would run: the entry may have gone, or
             // been replaced, since it was listed.
-            let lock = match ContainerLock::acquire(&conf.cni_dir, &entry.container_id) {
+            let _lock = match ContainerLock::acquire(&conf.cni_dir, &entry.container_id) {
                 Ok(lock) => lock,
                 Err(e) => {
                     failures.push(e.into());
@@ -366,9 +359,8 @@ impl Plugin for MetaPlugin {
             stale.inv.netns = entry.netns.clone();
             let errors = del_all(&entry.attachments, &stale, &delegates);
             if errors.is_empty() {
-                match slot.remove() {
-                    Ok(()) => lock.release_and_remove(),
-                    Err(e) => failures.push(e.into()),
+                if let Err(e) = slot.remove() {
+                    failures.push(e.into());
                 }
             }
             failures.extend(errors);

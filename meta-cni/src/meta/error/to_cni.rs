@@ -101,20 +101,14 @@ impl Coded for LockError {
     fn code(&self) -> ErrorCode {
         match self {
             LockError::Dir(e) => e.code(),
-            LockError::Open { .. }
-            | LockError::Lock { .. }
-            | LockError::StatHeld { .. }
-            | LockError::StatPath { .. } => ErrorCode::IO_FAILURE,
+            LockError::Open { .. } | LockError::Lock { .. } => ErrorCode::IO_FAILURE,
         }
     }
 
     fn details(&self) -> String {
         match self {
             LockError::Dir(e) => e.details(),
-            LockError::Open { source, .. }
-            | LockError::Lock { source, .. }
-            | LockError::StatHeld { source, .. }
-            | LockError::StatPath { source, .. } => source.to_string(),
+            LockError::Open { source, .. } | LockError::Lock { source, .. } => source.to_string(),
         }
     }
 }
