@@ -101,3 +101,24 @@ pub fn nft_rules(ns: &PrivateNetns) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// The lock file of a meta-cni cniDir: one for every container, it stays.
+pub const META_CNI_LOCK: &str = "meta-cni.lock";
+
+/// The files in meta-cni's cniDir `dir` but its lock file, sorted: cache entries and
+/// anything a call left. None when the directory does not exist.
+pub fn meta_cache_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            e.expect("read a cniDir")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name != META_CNI_LOCK)
+        .collect();
+    names.sort();
+    names
+}

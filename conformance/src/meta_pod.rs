@@ -166,13 +166,7 @@ impl MetaPod {
     /// Every file in the cniDir but its lock file (`meta-cni.lock`, one for every
     /// container, kept): cache entries and anything a call left.
     pub fn cni_dir_files(&self) -> Vec<String> {
-        std::fs::read_dir(self.cni_dir())
-            .map(|d| {
-                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    .filter(|name| name != "meta-cni.lock")
-                    .collect()
-            })
-            .unwrap_or_default()
+        inspect::meta_cache_files(&self.cni_dir())
     }
 
     /// How many host veths the node holds.

@@ -119,10 +119,8 @@ impl Node {
         assert!(veths.is_empty(), "host veths left: {veths:?}");
         assert!(self.reservations().is_empty(), "{:?}", self.reservations());
         assert!(!self.cache(network).exists(), "libcni cache left");
-        let meta_cache = std::fs::read_dir(self.path("meta-cache"))
-            .map(|d| d.count())
-            .unwrap_or(0);
-        assert_eq!(meta_cache, 0, "meta-cni cache left");
+        let meta_cache = conformance::inspect::meta_cache_files(&self.path("meta-cache"));
+        assert!(meta_cache.is_empty(), "meta-cni cache left: {meta_cache:?}");
     }
 }
 

@@ -541,9 +541,6 @@ fn attach_sample_pod(node: &PrivateNetns, file: &str, want: &Want) {
             );
         }
     }
-    assert_eq!(
-        std::fs::read_dir(&cache).unwrap().count(),
-        0,
-        "{file}: cache left"
-    );
+    let left = conformance::inspect::meta_cache_files(&cache);
+    assert!(left.is_empty(), "{file}: cache left: {left:?}");
 }

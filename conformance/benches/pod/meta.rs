@@ -194,15 +194,7 @@ impl<'p> MetaNode<'p> {
     /// Whatever DEL left behind: node links, reservations, cache files (the cniDir's one
     /// lock file stays, as it should).
     pub(crate) fn leftovers(&self) -> Value {
-        let cache = std::fs::read_dir(self.node.cni_dir())
-            .map(|d| {
-                d.filter(|e| {
-                    e.as_ref()
-                        .map_or(true, |e| e.file_name() != "meta-cni.lock")
-                })
-                .count()
-            })
-            .unwrap_or(0);
+        let cache = conformance::inspect::meta_cache_files(&self.node.cni_dir()).len();
         json!({
             "links": self.node.leftover_links(),
             "reservations": self.node.leftover_reservations(),
