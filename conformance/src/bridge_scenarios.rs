@@ -179,3 +179,16 @@ pub fn scenarios() -> Vec<Scenario> {
         },
     ]
 }
+
+/// Whether this kernel can filter VLANs on a bridge (`CONFIG_BRIDGE_VLAN_FILTERING`): tried
+/// on a bridge in a throw-away namespace.
+pub fn vlan_filtering_supported() -> bool {
+    let ns = kernel::PrivateNetns::new().expect("a test namespace");
+    crate::inspect::netlink(&ns)
+        .create_bridge(&kernel::BridgeRequest {
+            name: "vlantest".into(),
+            vlan_filtering: true,
+            ..kernel::BridgeRequest::default()
+        })
+        .is_ok()
+}

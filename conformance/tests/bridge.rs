@@ -439,21 +439,9 @@ fn statement_23_mtu_hairpin_promisc() {
     }
 }
 
-/// Whether this kernel can filter VLANs on a bridge (CONFIG_BRIDGE_VLAN_FILTERING).
-fn vlan_filtering_supported() -> bool {
-    let ns = pod_ns();
-    nl(&ns)
-        .create_bridge(&BridgeRequest {
-            name: "vlantest".into(),
-            vlan_filtering: true,
-            ..BridgeRequest::default()
-        })
-        .is_ok()
-}
-
 #[test]
 fn statement_23_vlan() {
-    let supported = vlan_filtering_supported();
+    let supported = conformance::bridge_scenarios::vlan_filtering_supported();
     if !supported {
         eprintln!(
             "statement 23 (vlan): this kernel has no bridge VLAN filtering; checking only \

@@ -165,17 +165,6 @@ fn run(set: PluginSet, scenario: &Scenario, vlan_filtering: bool) -> Option<(Sna
     Some((pod_state, node_state))
 }
 
-fn vlan_filtering_supported() -> bool {
-    let ns = PrivateNetns::new().unwrap();
-    nl(&ns.netns().unwrap())
-        .create_bridge(&BridgeRequest {
-            name: "vlantest".into(),
-            vlan_filtering: true,
-            ..BridgeRequest::default()
-        })
-        .is_ok()
-}
-
 #[test]
 fn ours_leaves_the_kernel_state_the_reference_leaves() {
     let sets = PluginSet::under_test();
@@ -183,7 +172,7 @@ fn ours_leaves_the_kernel_state_the_reference_leaves() {
         eprintln!("needs both plugin sets (ours and the reference in /usr/lib/cni): skipped");
         return;
     }
-    let vlan = vlan_filtering_supported();
+    let vlan = conformance::bridge_scenarios::vlan_filtering_supported();
     let scenarios = scenarios();
     // Scenarios run in parallel; both sets of one scenario one after the other.
     let outcomes: Vec<(String, Vec<Difference>)> = std::thread::scope(|s| {

@@ -15,6 +15,19 @@ fn well_formed(e: &Error) -> bool {
     known && !e.msg.is_empty()
 }
 
+/// What every parser of raw bytes refuses in `bytes`.
+fn byte_parser_refusals(bytes: &[u8]) -> Vec<Error> {
+    [
+        NetConf::parse(bytes).err(),
+        ConfList::parse(bytes).err(),
+        ConfList::from_single(bytes).err(),
+        CniResult::parse_labelled(bytes).err(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// Any JSON value, a few levels deep, with keys the protocol knows mixed in.
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -74,12 +87,7 @@ proptest! {
 
     #[test]
     fn byte_parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-        for e in [
-            NetConf::parse(&bytes).err(),
-            ConfList::parse(&bytes).err(),
-            ConfList::from_single(&bytes).err(),
-            CniResult::parse_labelled(&bytes).err(),
-        ].into_iter().flatten() {
+        for e in byte_parser_refusals(&bytes) {
             prop_assert!(well_formed(&e), "{e:?}");
         }
     }
@@ -87,12 +95,7 @@ proptest! {
     #[test]
     fn structured_parsers_never_panic(value in json_value()) {
         let bytes = serde_json::to_vec(&value).unwrap();
-        for e in [
-            NetConf::parse(&bytes).err(),
-            ConfList::parse(&bytes).err(),
-            ConfList::from_single(&bytes).err(),
-            CniResult::parse_labelled(&bytes).err(),
-        ].into_iter().flatten() {
+        for e in byte_parser_refusals(&bytes) {
             prop_assert!(well_formed(&e), "{e:?}");
         }
         for version in Version::ALL {
