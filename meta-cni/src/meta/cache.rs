@@ -126,6 +126,24 @@ impl Slot {
         })
     }
 
+    /// Replaces the entry [`Slot::create`] made, in place: ADD's final write, under the
+    /// container's lock. A crash halfway leaves a file that reads as corrupt, as after
+    /// `create`, and DEL falls back to the config; in exchange no inode is made (a temporary
+    /// file and a rename would cost one on every ADD).
+    pub(crate) fn overwrite(&self, entry: &Entry) -> Result<(), CacheError> {
+        let bytes = serde_json::to_vec(entry).map_err(|source| CacheError::Encode { source })?;
+        let write = |source| CacheError::Write {
+            file: self.file.clone(),
+            source,
+        };
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&self.file)
+            .and_then(|mut file| file.write_all(&bytes))
+            .map_err(write)
+    }
+
     /// Reads the entry; one that belongs to another pair is corrupt.
     pub(crate) fn read(&self) -> Result<Read, CacheError> {
         Ok(match read(&self.file)? {
@@ -288,5 +306,33 @@ mod tests {
         let e = cni::Error::from(e);
         assert_eq!(e.code, cni::ErrorCode::INVALID_ENVIRONMENT);
         assert_eq!(e.msg, "CNI_CONTAINERID is too long");
+    }
+
+    #[test]
+    fn create_then_overwrite_in_place_keeps_one_file_and_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let slot = Slot::new(dir.path(), "c1", "eth0").unwrap();
+        let mut entry = Entry {
+            container_id: "c1".into(),
+            ifname: "eth0".into(),
+            netns: None,
+            network_status: Vec::new(),
+            attachments: Vec::new(),
+        };
+        slot.create(&entry).unwrap();
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        let before = inode(slot.file());
+        entry.netns = Some("/run/netns/a-much-longer-name-than-before".into());
+        slot.overwrite(&entry).unwrap();
+        entry.netns = None;
+        slot.overwrite(&entry).unwrap();
+        assert_eq!(inode(slot.file()), before, "rewritten in place");
+        assert!(matches!(slot.read().unwrap(), Read::Found(e) if e == entry));
+        let mode = std::fs::metadata(slot.file()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // A file left by a crash before any delegate ran is replaced.
+        std::fs::write(slot.file(), b"{trunc").unwrap();
+        slot.create(&entry).unwrap();
+        assert!(matches!(slot.read().unwrap(), Read::Found(_)));
     }
 }

@@ -184,7 +184,7 @@ impl MetaPlugin {
         }
         entry.network_status = network_status::of(&entry.attachments);
         let published = slot
-            .write(&entry)
+            .overwrite(&entry)
             .map_err(MetaError::from)
             .and_then(|()| match &pod {
                 Some(pod) => Ok(source.set_network_status(pod, &entry.network_status)?),
