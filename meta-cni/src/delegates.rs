@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use cni::chain::Executor;
-use cni::invoke::{exec_plugin, find_in_path};
+use cni::invoke::{exec_plugin, find_in_path, find_named_in_path};
 use cni::Invocation;
 use cni::{CniResult, Error, Plugin};
 use serde_json::{Map, Value};
@@ -88,6 +88,11 @@ impl Delegates {
     /// The binary of `plugin_type`: code 7 naming it and the path when there is none.
     pub(crate) fn find(&self, plugin_type: &str) -> Result<PathBuf, Error> {
         find_in_path(plugin_type, &self.path)
+    }
+
+    /// As [`Delegates::find`], for a plugin named by config key `field` (`ipam.type`).
+    pub(crate) fn find_named(&self, field: &str, plugin_type: &str) -> Result<PathBuf, Error> {
+        find_named_in_path(field, plugin_type, &self.path)
     }
 
     /// Whether `plugin_type` is one of our delegates, run in-process.

@@ -16,6 +16,16 @@ use crate::version::Version;
 
 /// Finds plugin `plugin_type` in the `CNI_PATH` directories: the first executable file.
 pub fn find_in_path(plugin_type: &str, path: &[PathBuf]) -> Result<PathBuf, Error> {
+    find_named_in_path("type", plugin_type, path)
+}
+
+/// As [`find_in_path`], for a plugin named by config key `field` (`ipam.type`, say), which
+/// the error names.
+pub fn find_named_in_path(
+    field: &str,
+    plugin_type: &str,
+    path: &[PathBuf],
+) -> Result<PathBuf, Error> {
     validate::plugin_type(plugin_type)?;
     path.iter()
         .map(|dir| dir.join(plugin_type))
@@ -23,7 +33,7 @@ pub fn find_in_path(plugin_type: &str, path: &[PathBuf]) -> Result<PathBuf, Erro
         .ok_or_else(|| {
             let dirs: Vec<String> = path.iter().map(|p| p.display().to_string()).collect();
             Error::invalid_config(
-                "type",
+                field,
                 plugin_type,
                 format!("failed to find plugin in CNI_PATH [{}]", dirs.join(", ")),
             )

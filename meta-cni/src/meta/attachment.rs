@@ -102,13 +102,7 @@ impl Attachment {
                 .and_then(Value::as_str)
                 .filter(|t| !t.is_empty());
             if let Some(t) = ipam_type {
-                delegates.find(t).map_err(|e| {
-                    context(Error::new(
-                        e.code,
-                        e.msg.replacen("type", "ipam.type", 1),
-                        e.details,
-                    ))
-                })?;
+                delegates.find_named("ipam.type", t).map_err(&context)?;
             }
         }
         Ok(())
