@@ -6,7 +6,9 @@
 //! - [`warm_pool`]: the `WARM_ENI_TARGET` / `WARM_IP_TARGET` / `MINIMUM_IP_TARGET` /
 //!   `WARM_PREFIX_TARGET` arithmetic and the next step of the pool manager;
 //! - [`checkpoint`]: the `vpc-cni-ipam/1` state file, written atomically, and restore;
-//! - [`config`] and [`limits`]: the settings and the instance's limits (max pods).
+//! - [`config`] and [`limits`]: the settings and the instance's limits (max pods);
+//! - [`protocol`]: the wire protocol between the plugin and the agent, and its blocking
+//!   client.
 //!
 //! The agent around it (EC2 and IMDS adapters, the socket, the reconcile loop, metrics)
 //! performs the decisions and records their outcomes here.
@@ -20,6 +22,7 @@ mod key;
 pub mod limits;
 #[cfg(test)]
 mod properties;
+pub mod protocol;
 #[cfg(test)]
 mod test_util;
 pub mod warm_pool;
