@@ -169,10 +169,13 @@ impl Ec2EmulatorBuilder {
     /// Starts the emulator (in the calling thread's network namespace) and waits until both
     /// endpoints answer.
     pub fn try_start(self) -> Result<Ec2Emulator, String> {
+        let netns = kernel::Netns::current()
+            .map_err(|e| format!("open the calling thread's network namespace: {e}"))?;
         let process = Process::start(self.host, self.ec2_port, self.imds_port, &self.region)?;
         Ok(Ec2Emulator {
             process,
             region: self.region,
+            netns,
         })
     }
 
@@ -188,6 +191,9 @@ impl Ec2EmulatorBuilder {
 pub struct Ec2Emulator {
     process: Process,
     region: String,
+    /// The namespace it listens in: this handle's own requests are made from there, so a
+    /// test thread in any namespace can drive an emulator that runs in a node's.
+    netns: kernel::Netns,
 }
 
 impl Ec2Emulator {
@@ -244,18 +250,28 @@ impl Ec2Emulator {
         self.process.log()
     }
 
+    /// Runs `f` (which connects to the emulator) in the namespace the emulator listens in.
+    fn in_netns<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.netns
+            .run(f)
+            .unwrap_or_else(|e| panic!("enter the EC2 emulator's network namespace: {e}"))
+    }
+
     /// One control-API request; panics unless it succeeds.
     #[track_caller]
     fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let body = body.map(Value::to_string).unwrap_or_default();
-        let answer = request(
-            self.ec2_addr(),
-            method,
-            &format!("/_emulator/{path}"),
-            &[("Content-Type", "application/json")],
-            body.as_bytes(),
-        )
-        .unwrap_or_else(|e| panic!("{method} /_emulator/{path}: {e}\n{}", self.log()));
+        let answer = self
+            .in_netns(|| {
+                request(
+                    self.ec2_addr(),
+                    method,
+                    &format!("/_emulator/{path}"),
+                    &[("Content-Type", "application/json")],
+                    body.as_bytes(),
+                )
+            })
+            .unwrap_or_else(|e| panic!("{method} /_emulator/{path}: {e}\n{}", self.log()));
         assert_eq!(
             answer.status,
             200,
@@ -394,21 +410,24 @@ impl Ec2Emulator {
     /// Panics only if the emulator cannot be reached.
     #[track_caller]
     pub fn ec2(&self, action: &str, params: &[(&str, &str)]) -> Ec2Answer {
-        query::call(self.ec2_addr(), &self.region, action, params)
+        self.in_netns(|| query::call(self.ec2_addr(), &self.region, action, params))
             .unwrap_or_else(|e| panic!("{action}: {e}\n{}", self.log()))
     }
 
     /// An IMDSv2 session token (`PUT /latest/api/token`, TTL 6 hours).
     #[track_caller]
     pub fn imds_token(&self) -> String {
-        let answer = request(
-            self.imds_addr(),
-            "PUT",
-            "/latest/api/token",
-            &[("X-aws-ec2-metadata-token-ttl-seconds", "21600")],
-            b"",
-        )
-        .unwrap_or_else(|e| panic!("IMDS token: {e}"));
+        let answer = self
+            .in_netns(|| {
+                request(
+                    self.imds_addr(),
+                    "PUT",
+                    "/latest/api/token",
+                    &[("X-aws-ec2-metadata-token-ttl-seconds", "21600")],
+                    b"",
+                )
+            })
+            .unwrap_or_else(|e| panic!("IMDS token: {e}"));
         assert_eq!(answer.status, 200, "IMDS token: {answer:?}");
         answer.body
     }
@@ -418,14 +437,17 @@ impl Ec2Emulator {
     #[track_caller]
     pub fn imds_get(&self, token: &str, path: &str) -> Option<String> {
         let full = format!("/latest/meta-data/{path}");
-        let answer = request(
-            self.imds_addr(),
-            "GET",
-            &full,
-            &[("X-aws-ec2-metadata-token", token)],
-            b"",
-        )
-        .unwrap_or_else(|e| panic!("GET {full}: {e}"));
+        let answer = self
+            .in_netns(|| {
+                request(
+                    self.imds_addr(),
+                    "GET",
+                    &full,
+                    &[("X-aws-ec2-metadata-token", token)],
+                    b"",
+                )
+            })
+            .unwrap_or_else(|e| panic!("GET {full}: {e}"));
         match answer.status {
             200 => Some(answer.body),
             404 => None,

@@ -1,0 +1,626 @@
+//! The emulated VPC of the ENI tests: the network the emulated cloud's ENIs plug into.
+//!
+//! EC2 gives an instance ENIs; a hypervisor makes each one a NIC of the instance, and the VPC
+//! delivers every address EC2 assigned to an ENI to that ENI's MAC, and drops what an ENI
+//! sends from an address that is not its own (the source/destination check). Here, from the
+//! live state of an [`Ec2Emulator`] (research `eni.md` 6.5, prototype
+//! `research/eni-lab/emulated_vpc.sh`):
+//!
+//! - a **node** namespace, where the emulator itself runs (so the agent reaches EC2 and IMDS
+//!   on its loopback) and each attached ENI appears as a veth end `eth<device index>` with
+//!   the MAC EC2 assigned, as a hot-plugged NIC would; the primary ENI comes up configured
+//!   (its primary address on the subnet, default route via the subnet's gateway), as the
+//!   node's OS does it; secondary ENIs come up bare, for the agent to set up;
+//! - a **router** namespace (the VPC fabric): the subnet gateway on every ENI port, a /32
+//!   route and a permanent neighbour entry for every address of every ENI (EC2 delivers by
+//!   MAC and never ARPs for secondary addresses) and a /28 route plus neighbours for every
+//!   delegated prefix; an nftables `forward` chain dropping packets whose source is not an
+//!   address of the ENI they came from, with a counter per port;
+//! - a **peer** host in another subnet of the VPC ([`PEER_IP`]);
+//! - an **internet** host outside the VPC ([`INTERNET_IP`]) that can answer only the node's
+//!   primary address, as an internet gateway with NAT would.
+//!
+//! A hot-plug thread re-reads the emulator's state every [`HOT_PLUG_PERIOD`] while the value
+//! lives; [`EmulatedVpc::sync`] does one pass at once. Everything is in private namespaces
+//! that go away with the value, also when a test panics.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ipnet::{IpNet, Ipv4Net};
+use kernel::{AddressOptions, Netlink, Netns, PrivateNetns, Route, RouteScope, VethRequest};
+use serde_json::Value;
+
+use crate::ec2_emulator::{Ec2Emulator, Node, NodeSpec};
+
+/// A host of the VPC outside the node's subnet (the peer subnet is `10.0.2.0/24`, inside
+/// the default VPC CIDR `10.0.0.0/16`).
+pub const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 10);
+/// The router's address on the peer subnet.
+const PEER_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 1);
+/// A host on the internet (TEST-NET-2): it answers only the node's primary address.
+pub const INTERNET_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+/// The router's address towards the internet host.
+const INTERNET_GATEWAY: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// How often the hot-plug thread re-reads the emulator's state.
+pub const HOT_PLUG_PERIOD: Duration = Duration::from_millis(100);
+/// The UDP port of the echo servers [`EmulatedVpc::start`] runs on the peer and internet hosts.
+pub const ECHO_PORT: u16 = 7777;
+
+/// The nftables table of the source/destination check, in the router.
+const SRC_CHECK_TABLE: &str = "vpc";
+
+/// An emulated cloud with one node seeded, and the VPC around it.
+pub struct EmulatedVpc {
+    inner: Arc<Inner>,
+    stop: Arc<AtomicBool>,
+    hot_plug: Option<JoinHandle<()>>,
+    _echo: Vec<EchoServer>,
+}
+
+struct Inner {
+    // Before the namespaces: the emulator's process runs in `node`.
+    cloud: Ec2Emulator,
+    seeded: Node,
+    node: PrivateNetns,
+    router: PrivateNetns,
+    peer: PrivateNetns,
+    internet: PrivateNetns,
+    ports: Mutex<BTreeMap<String, Port>>,
+}
+
+/// One ENI plugged into the node and the router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Port {
+    device_index: u32,
+    mac: [u8; 6],
+    /// The router's end.
+    router_link: String,
+    /// What the fabric delivers to this port: /32s and /28s.
+    blocks: BTreeSet<Ipv4Net>,
+}
+
+impl EmulatedVpc {
+    /// Starts an emulator in a fresh node namespace, seeds a node of `spec` (its subnet must
+    /// lie in its VPC and not be `10.0.2.0/24`), builds the fabric, plugs in its primary ENI
+    /// and starts the hot-plug thread and the echo servers of the peer and internet hosts.
+    pub fn start(spec: &NodeSpec) -> EmulatedVpc {
+        let node = namespace();
+        let router = namespace();
+        let peer = namespace();
+        let internet = namespace();
+        for ns in [&node, &router] {
+            run_in(ns, || sysctl("net.ipv4.ip_forward", "1"));
+        }
+        let cloud = run_in(&node, Ec2Emulator::start);
+        let seeded = cloud.seed_node(spec);
+
+        // The peer subnet and the internet, each a veth from the router to a host.
+        wire_host(&router, &peer, "v-peer", PEER_GATEWAY, PEER_IP, true);
+        wire_host(
+            &router,
+            &internet,
+            "v-igw",
+            INTERNET_GATEWAY,
+            INTERNET_IP,
+            false,
+        );
+        let primary: Ipv4Addr = seeded.primary_ip.parse().expect("the node's primary IP");
+        {
+            // The internet reaches the node's primary address only (the NAT gateway's view).
+            let mut nl = netlink(&internet);
+            let route = Route::new(IpNet::V4(host(primary))).via(IpAddr::V4(INTERNET_GATEWAY));
+            nl.add_route(&route)
+                .expect("internet host: route to the node");
+        }
+
+        run_in(&router, || {
+            nft(
+                &["-f", "-"],
+                &format!(
+                    "add table inet {SRC_CHECK_TABLE}\n\
+                     add chain inet {SRC_CHECK_TABLE} src_check \
+                     {{ type filter hook forward priority 0; policy accept; }}\n"
+                ),
+            )
+        });
+        let inner = Arc::new(Inner {
+            cloud,
+            seeded,
+            node,
+            router,
+            peer,
+            internet,
+            ports: Mutex::new(BTreeMap::new()),
+        });
+        inner.sync();
+        let echo = vec![
+            EchoServer::start(&inner.peer, PEER_IP, ECHO_PORT),
+            EchoServer::start(&inner.internet, INTERNET_IP, ECHO_PORT),
+        ];
+        let stop = Arc::new(AtomicBool::new(false));
+        let hot_plug = {
+            let (inner, stop) = (Arc::clone(&inner), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("vpc-hot-plug".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(HOT_PLUG_PERIOD);
+                        inner.sync();
+                    }
+                })
+                .expect("spawn the hot-plug thread")
+        };
+        EmulatedVpc {
+            inner,
+            stop,
+            hot_plug: Some(hot_plug),
+            _echo: echo,
+        }
+    }
+
+    /// The emulated cloud (its EC2 and IMDS listen on the node's loopback).
+    pub fn cloud(&self) -> &Ec2Emulator {
+        &self.inner.cloud
+    }
+
+    /// The seeded node.
+    pub fn seeded(&self) -> &Node {
+        &self.inner.seeded
+    }
+
+    /// The node's namespace: its NICs are the ENIs.
+    pub fn node(&self) -> &PrivateNetns {
+        &self.inner.node
+    }
+
+    /// The peer host's namespace.
+    pub fn peer(&self) -> &PrivateNetns {
+        &self.inner.peer
+    }
+
+    /// The internet host's namespace.
+    pub fn internet(&self) -> &PrivateNetns {
+        &self.inner.internet
+    }
+
+    /// Plugs and unplugs ENIs and reprograms the fabric from the emulator's state now.
+    pub fn sync(&self) {
+        self.inner.sync();
+    }
+
+    /// Packets the source/destination check dropped so far, by the ENI's device index.
+    pub fn spoof_drops(&self) -> BTreeMap<u32, u64> {
+        let ports = self.inner.ports.lock().expect("ports lock");
+        let listing = run_in(&self.inner.router, || {
+            nft(&["list", "table", "inet", SRC_CHECK_TABLE], "")
+        });
+        ports
+            .values()
+            .map(|port| {
+                let needle = format!("iifname \"{}\"", port.router_link);
+                let packets = listing
+                    .lines()
+                    .find(|line| line.contains(&needle))
+                    .and_then(|line| {
+                        let mut words = line.split_whitespace();
+                        words.find(|w| *w == "packets")?;
+                        words.next()?.parse().ok()
+                    })
+                    .unwrap_or(0);
+                (port.device_index, packets)
+            })
+            .collect()
+    }
+}
+
+impl Drop for EmulatedVpc {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.hot_plug.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Inner {
+    fn sync(&self) {
+        let enis = self.cloud.enis_of(&self.seeded.instance_id);
+        let mut ports = self.ports.lock().expect("ports lock");
+        let wanted: BTreeMap<String, (u32, [u8; 6], BTreeSet<Ipv4Net>)> =
+            enis.iter().map(eni_port).collect();
+
+        let mut router_nl = netlink(&self.router);
+        // Unplug what was detached (deleting the router's end takes the node's with it).
+        let gone: Vec<String> = ports
+            .keys()
+            .filter(|id| !wanted.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            let port = ports.remove(&id).expect("a listed port");
+            run_in(&self.router, || unwatch(&port));
+            if let Some(link) = router_nl
+                .link_by_name(&port.router_link)
+                .expect("router: look a port up")
+            {
+                router_nl
+                    .del_link(link.index)
+                    .expect("router: unplug a detached ENI");
+            }
+        }
+        for (id, (device_index, mac, blocks)) in wanted {
+            let port = match ports.get_mut(&id) {
+                Some(port) => port,
+                None => {
+                    let port = self.plug(&mut router_nl, device_index, mac);
+                    ports.entry(id).or_insert(port)
+                }
+            };
+            if port.blocks != blocks {
+                self.deliver(&mut router_nl, port, &blocks);
+                port.blocks = blocks;
+            }
+        }
+    }
+
+    /// Plugs an ENI in: `eth<index>` in the node with the ENI's MAC, its peer in the router
+    /// with the subnet's gateway on it. The primary ENI is configured as the node's OS would.
+    fn plug(&self, router_nl: &mut Netlink, device_index: u32, mac: [u8; 6]) -> Port {
+        let router_link = format!("v-eth{device_index}");
+        let node_ifname = format!("eth{device_index}");
+        let node_netns = self.node.netns().expect("open the node namespace");
+        router_nl
+            .create_veth(&VethRequest {
+                name: router_link.clone(),
+                peer_name: node_ifname.clone(),
+                peer_netns: Some(&node_netns),
+                mac: None,
+                peer_mac: Some(mac),
+                mtu: Some(9001),
+                master: None,
+                up: true,
+            })
+            .unwrap_or_else(|e| panic!("plug ENI {node_ifname} in: {e}"));
+        let subnet: Ipv4Net = self.seeded.subnet_cidr.parse().expect("the subnet CIDR");
+        let gateway = gateway_of(subnet);
+        let link = router_nl
+            .link_by_name(&router_link)
+            .expect("router: look the new port up")
+            .expect("the new port");
+        router_nl
+            .add_address(
+                link.index,
+                IpNet::V4(host(gateway)),
+                AddressOptions::default(),
+            )
+            .expect("router: the subnet's gateway on the port");
+        // The port's check: a set of what it owns (filled by `deliver`) and a rule dropping
+        // any other source, with a counter that lives as long as the port.
+        run_in(&self.router, || {
+            nft(
+                &["-f", "-"],
+                &format!(
+                    "add set inet {SRC_CHECK_TABLE} {set} {{ type ipv4_addr; flags interval; }}\n\
+                     flush set inet {SRC_CHECK_TABLE} {set}\n\
+                     add rule inet {SRC_CHECK_TABLE} src_check iifname \"{router_link}\" \
+                     ip saddr != @{set} counter drop\n",
+                    set = owned_set(device_index),
+                ),
+            )
+        });
+        if device_index == 0 {
+            let primary: Ipv4Addr = self.seeded.primary_ip.parse().expect("the primary IP");
+            let mut nl = Netlink::in_netns(&node_netns).expect("netlink in the node");
+            let eth0 = nl
+                .link_by_name(&node_ifname)
+                .expect("node: look eth0 up")
+                .expect("eth0");
+            nl.set_link_up(eth0.index).expect("node: eth0 up");
+            let addr = Ipv4Net::new(primary, subnet.prefix_len()).expect("a prefix length");
+            nl.add_address(eth0.index, IpNet::V4(addr), AddressOptions::default())
+                .expect("node: the primary address on eth0");
+            let default = Route::new("0.0.0.0/0".parse().expect("the default route"))
+                .via(IpAddr::V4(gateway))
+                .dev(eth0.index);
+            nl.add_route(&default).expect("node: default route");
+        }
+        Port {
+            device_index,
+            mac,
+            router_link,
+            blocks: BTreeSet::new(),
+        }
+    }
+
+    /// Routes every address of `blocks` to the port, each with a permanent neighbour entry
+    /// for the ENI's MAC, and forgets the port's blocks that are gone.
+    fn deliver(&self, router_nl: &mut Netlink, port: &Port, blocks: &BTreeSet<Ipv4Net>) {
+        let link = router_nl
+            .link_by_name(&port.router_link)
+            .expect("router: look a port up")
+            .expect("a plugged port");
+        for gone in port.blocks.difference(blocks) {
+            let route = Route::new(IpNet::V4(*gone))
+                .dev(link.index)
+                .scope(RouteScope::Link);
+            let _ = router_nl.del_route(&route);
+            for addr in every_address(*gone) {
+                let _ = router_nl.del_neighbour(link.index, IpAddr::V4(addr));
+            }
+        }
+        let set = owned_set(port.device_index);
+        let mut update = format!("flush set inet {SRC_CHECK_TABLE} {set}\n");
+        if !blocks.is_empty() {
+            let elements: Vec<String> = blocks.iter().map(Ipv4Net::to_string).collect();
+            update.push_str(&format!(
+                "add element inet {SRC_CHECK_TABLE} {set} {{ {} }}\n",
+                elements.join(", ")
+            ));
+        }
+        run_in(&self.router, || nft(&["-f", "-"], &update));
+        for block in blocks.difference(&port.blocks) {
+            let route = Route::new(IpNet::V4(*block))
+                .dev(link.index)
+                .scope(RouteScope::Link);
+            router_nl
+                .replace_route(&route)
+                .unwrap_or_else(|e| panic!("router: route {block} to {}: {e}", port.router_link));
+            for addr in every_address(*block) {
+                router_nl
+                    .replace_neighbour(link.index, IpAddr::V4(addr), port.mac)
+                    .unwrap_or_else(|e| panic!("router: neighbour {addr}: {e}"));
+            }
+        }
+    }
+}
+
+/// An ENI of the emulator's state as a port: its id, device index, MAC and address blocks.
+fn eni_port(eni: &Value) -> (String, (u32, [u8; 6], BTreeSet<Ipv4Net>)) {
+    let id = eni["id"].as_str().expect("an ENI id").to_owned();
+    let device_index = eni["attachment"]["device_index"]
+        .as_u64()
+        .and_then(|i| u32::try_from(i).ok())
+        .expect("an attached ENI's device index");
+    let mac = parse_mac(eni["mac"].as_str().expect("an ENI MAC"));
+    let ips = eni["private_ips"].as_array().into_iter().flatten();
+    let prefixes = eni["prefixes"].as_array().into_iter().flatten();
+    let blocks = ips
+        .filter_map(|ip| ip.as_str()?.parse::<Ipv4Addr>().ok().map(host))
+        .chain(prefixes.filter_map(|p| p.as_str()?.parse::<Ipv4Net>().ok()))
+        .collect();
+    (id, (device_index, mac, blocks))
+}
+
+/// The nftables set of what the port of the ENI at `device_index` owns.
+fn owned_set(device_index: u32) -> String {
+    format!("owned_eth{device_index}")
+}
+
+/// Removes an unplugged port's check (its rule, found by handle, then its set), so an ENI
+/// attached later at the same index starts from a fresh counter.
+fn unwatch(port: &Port) {
+    let listing = nft(
+        &["-a", "list", "chain", "inet", SRC_CHECK_TABLE, "src_check"],
+        "",
+    );
+    let needle = format!("iifname \"{}\"", port.router_link);
+    let mut script = String::new();
+    for line in listing.lines().filter(|line| line.contains(&needle)) {
+        if let Some(handle) = line
+            .rsplit("# handle ")
+            .next()
+            .filter(|h| h.trim().parse::<u64>().is_ok())
+        {
+            script.push_str(&format!(
+                "delete rule inet {SRC_CHECK_TABLE} src_check handle {}\n",
+                handle.trim()
+            ));
+        }
+    }
+    script.push_str(&format!(
+        "delete set inet {SRC_CHECK_TABLE} {}\n",
+        owned_set(port.device_index)
+    ));
+    nft(&["-f", "-"], &script);
+}
+
+/// A veth from the router (`router_link`, `gateway/24`) to a host (`h0`, `addr/24`, and a
+/// default route via the gateway when `default_route`).
+fn wire_host(
+    router: &PrivateNetns,
+    host_ns: &PrivateNetns,
+    router_link: &str,
+    gateway: Ipv4Addr,
+    addr: Ipv4Addr,
+    default_route: bool,
+) {
+    let len = 24;
+    let host_netns = host_ns.netns().expect("open a host namespace");
+    let mut nl = netlink(router);
+    nl.create_veth(&VethRequest {
+        name: router_link.to_owned(),
+        peer_name: "h0".into(),
+        peer_netns: Some(&host_netns),
+        mac: None,
+        peer_mac: None,
+        mtu: None,
+        master: None,
+        up: true,
+    })
+    .unwrap_or_else(|e| panic!("router: wire {router_link}: {e}"));
+    let link = nl
+        .link_by_name(router_link)
+        .expect("router: look a link up")
+        .expect("the new link");
+    let net = |a| IpNet::V4(Ipv4Net::new(a, len).expect("a prefix length"));
+    nl.add_address(link.index, net(gateway), AddressOptions::default())
+        .expect("router: gateway address");
+    let mut host_nl = netlink(host_ns);
+    let h0 = host_nl
+        .link_by_name("h0")
+        .expect("host: look h0 up")
+        .expect("h0");
+    host_nl.set_link_up(h0.index).expect("host: h0 up");
+    host_nl
+        .add_address(h0.index, net(addr), AddressOptions::default())
+        .expect("host: its address");
+    if default_route {
+        let default = Route::new("0.0.0.0/0".parse().expect("the default route"))
+            .via(IpAddr::V4(gateway))
+            .dev(h0.index);
+        host_nl.add_route(&default).expect("host: default route");
+    }
+}
+
+/// A UDP server answering every datagram with `seen-from <source address>`, so a test sees
+/// the address a packet arrived from after any SNAT on the way.
+pub struct EchoServer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EchoServer {
+    /// Serves on `addr:port` inside `ns` until dropped.
+    pub fn start(ns: &PrivateNetns, addr: Ipv4Addr, port: u16) -> EchoServer {
+        let socket = run_in(ns, || UdpSocket::bind((addr, port)))
+            .unwrap_or_else(|e| panic!("bind the echo server on {addr}:{port}: {e}"));
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("echo server: read timeout");
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("udp-echo".into())
+                .spawn(move || {
+                    let mut buf = [0u8; 512];
+                    while !stop.load(Ordering::Relaxed) {
+                        if let Ok((_, from)) = socket.recv_from(&mut buf) {
+                            let answer = format!("seen-from {}", from.ip());
+                            let _ = socket.send_to(answer.as_bytes(), from);
+                        }
+                    }
+                })
+                .expect("spawn the echo server")
+        };
+        EchoServer {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Sends one datagram from `ns` (from `source`, or the address the routes pick) to an echo
+/// server at `dst`, and returns the source address the server saw; `None` when no answer
+/// came within a second (dropped on the way there or back).
+pub fn seen_from(ns: &PrivateNetns, source: Option<Ipv4Addr>, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+    let bind = SocketAddr::from((source.unwrap_or(Ipv4Addr::UNSPECIFIED), 0));
+    let socket = run_in(ns, || UdpSocket::bind(bind))
+        .unwrap_or_else(|e| panic!("bind a probe socket on {bind}: {e}"));
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("probe: read timeout");
+    socket
+        .send_to(b"probe", (dst, ECHO_PORT))
+        .unwrap_or_else(|e| panic!("send a probe to {dst}: {e}"));
+    let mut buf = [0u8; 512];
+    let (len, _) = socket.recv_from(&mut buf).ok()?;
+    std::str::from_utf8(&buf[..len])
+        .ok()?
+        .strip_prefix("seen-from ")?
+        .parse()
+        .ok()
+}
+
+/// The subnet's gateway: its network address + 1, as in every VPC subnet.
+pub fn gateway_of(subnet: Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(subnet.network()) + 1)
+}
+
+/// Every address of a block, its network and broadcast addresses included: inside a
+/// delegated prefix each one is a pod's.
+fn every_address(block: Ipv4Net) -> impl Iterator<Item = Ipv4Addr> {
+    (u32::from(block.network())..=u32::from(block.broadcast())).map(Ipv4Addr::from)
+}
+
+fn host(addr: Ipv4Addr) -> Ipv4Net {
+    Ipv4Net::new(addr, 32).expect("/32")
+}
+
+fn parse_mac(text: &str) -> [u8; 6] {
+    let bytes: Vec<u8> = text
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).unwrap_or_else(|e| panic!("MAC {text}: {e}")))
+        .collect();
+    bytes
+        .try_into()
+        .unwrap_or_else(|_| panic!("MAC {text} is not 6 bytes"))
+}
+
+fn namespace() -> PrivateNetns {
+    let ns = PrivateNetns::new().expect("create a test namespace");
+    let mut nl = netlink(&ns);
+    let lo = nl
+        .link_by_name("lo")
+        .expect("look lo up")
+        .expect("every namespace has lo");
+    nl.set_link_up(lo.index).expect("lo up");
+    ns
+}
+
+fn netlink(ns: &PrivateNetns) -> Netlink {
+    Netlink::in_netns(&netns(ns)).expect("netlink socket in a test namespace")
+}
+
+fn netns(ns: &PrivateNetns) -> Netns {
+    ns.netns().expect("open a test namespace")
+}
+
+fn run_in<R>(ns: &PrivateNetns, f: impl FnOnce() -> R) -> R {
+    netns(ns).run(f).expect("enter a test namespace")
+}
+
+fn sysctl(key: &str, value: &str) {
+    kernel::sysctl::write(key, value).unwrap_or_else(|e| panic!("sysctl {key}={value}: {e}"));
+}
+
+/// Runs `nft` with `args` and `script` on stdin (in the calling thread's namespace);
+/// returns its stdout.
+fn nft(args: &[&str], script: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new("nft")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nft");
+    child
+        .stdin
+        .take()
+        .expect("nft's stdin")
+        .write_all(script.as_bytes())
+        .expect("write the nft script");
+    let out = child.wait_with_output().expect("wait for nft");
+    assert!(
+        out.status.success(),
+        "nft {args:?} failed: {}\n{script}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
