@@ -25,8 +25,7 @@
 //! that go away with the value, also when a test panics.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -37,6 +36,11 @@ use kernel::{AddressOptions, Netlink, Netns, PrivateNetns, Route, RouteScope, Ve
 use serde_json::Value;
 
 use crate::ec2_emulator::{Ec2Emulator, Node, NodeSpec};
+
+mod echo;
+mod src_check;
+
+pub use echo::{seen_from, EchoServer, ECHO_PORT};
 
 /// A host of the VPC outside the node's subnet (the peer subnet is `10.0.2.0/24`, inside
 /// the default VPC CIDR `10.0.0.0/16`).
@@ -49,11 +53,6 @@ pub const INTERNET_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 const INTERNET_GATEWAY: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 /// How often the hot-plug thread re-reads the emulator's state.
 pub const HOT_PLUG_PERIOD: Duration = Duration::from_millis(100);
-/// The UDP port of the echo servers [`EmulatedVpc::start`] runs on the peer and internet hosts.
-pub const ECHO_PORT: u16 = 7777;
-
-/// The nftables table of the source/destination check, in the router.
-const SRC_CHECK_TABLE: &str = "vpc";
 
 /// An emulated cloud with one node seeded, and the VPC around it.
 pub struct EmulatedVpc {
@@ -119,16 +118,7 @@ impl EmulatedVpc {
                 .expect("internet host: route to the node");
         }
 
-        run_in(&router, || {
-            nft(
-                &["-f", "-"],
-                &format!(
-                    "add table inet {SRC_CHECK_TABLE}\n\
-                     add chain inet {SRC_CHECK_TABLE} src_check \
-                     {{ type filter hook forward priority 0; policy accept; }}\n"
-                ),
-            )
-        });
+        run_in(&router, src_check::create);
         let inner = Arc::new(Inner {
             cloud,
             seeded,
@@ -197,23 +187,11 @@ impl EmulatedVpc {
     /// Packets the source/destination check dropped so far, by the ENI's device index.
     pub fn spoof_drops(&self) -> BTreeMap<u32, u64> {
         let ports = self.inner.ports.lock().expect("ports lock");
-        let listing = run_in(&self.inner.router, || {
-            nft(&["list", "table", "inet", SRC_CHECK_TABLE], "")
-        });
         ports
             .values()
             .map(|port| {
-                let needle = format!("iifname \"{}\"", port.router_link);
-                let packets = listing
-                    .lines()
-                    .find(|line| line.contains(&needle))
-                    .and_then(|line| {
-                        let mut words = line.split_whitespace();
-                        words.find(|w| *w == "packets")?;
-                        words.next()?.parse().ok()
-                    })
-                    .unwrap_or(0);
-                (port.device_index, packets)
+                let drops = run_in(&self.inner.router, || src_check::drops(&port.router_link));
+                (port.device_index, drops)
             })
             .collect()
     }
@@ -244,7 +222,9 @@ impl Inner {
             .collect();
         for id in gone {
             let port = ports.remove(&id).expect("a listed port");
-            run_in(&self.router, || unwatch(&port));
+            run_in(&self.router, || {
+                src_check::unwatch(port.device_index, &port.router_link)
+            });
             if let Some(link) = router_nl
                 .link_by_name(&port.router_link)
                 .expect("router: look a port up")
@@ -303,16 +283,7 @@ impl Inner {
         // The port's check: a set of what it owns (filled by `deliver`) and a rule dropping
         // any other source, with a counter that lives as long as the port.
         run_in(&self.router, || {
-            nft(
-                &["-f", "-"],
-                &format!(
-                    "add set inet {SRC_CHECK_TABLE} {set} {{ type ipv4_addr; flags interval; }}\n\
-                     flush set inet {SRC_CHECK_TABLE} {set}\n\
-                     add rule inet {SRC_CHECK_TABLE} src_check iifname \"{router_link}\" \
-                     ip saddr != @{set} counter drop\n",
-                    set = owned_set(device_index),
-                ),
-            )
+            src_check::watch(device_index, &router_link)
         });
         if device_index == 0 {
             let primary: Ipv4Addr = self.seeded.primary_ip.parse().expect("the primary IP");
@@ -354,16 +325,7 @@ impl Inner {
                 let _ = router_nl.del_neighbour(link.index, IpAddr::V4(addr));
             }
         }
-        let set = owned_set(port.device_index);
-        let mut update = format!("flush set inet {SRC_CHECK_TABLE} {set}\n");
-        if !blocks.is_empty() {
-            let elements: Vec<String> = blocks.iter().map(Ipv4Net::to_string).collect();
-            update.push_str(&format!(
-                "add element inet {SRC_CHECK_TABLE} {set} {{ {} }}\n",
-                elements.join(", ")
-            ));
-        }
-        run_in(&self.router, || nft(&["-f", "-"], &update));
+        run_in(&self.router, || src_check::own(port.device_index, blocks));
         for block in blocks.difference(&port.blocks) {
             let route = Route::new(IpNet::V4(*block))
                 .dev(link.index)
@@ -395,39 +357,6 @@ fn eni_port(eni: &Value) -> (String, (u32, [u8; 6], BTreeSet<Ipv4Net>)) {
         .chain(prefixes.filter_map(|p| p.as_str()?.parse::<Ipv4Net>().ok()))
         .collect();
     (id, (device_index, mac, blocks))
-}
-
-/// The nftables set of what the port of the ENI at `device_index` owns.
-fn owned_set(device_index: u32) -> String {
-    format!("owned_eth{device_index}")
-}
-
-/// Removes an unplugged port's check (its rule, found by handle, then its set), so an ENI
-/// attached later at the same index starts from a fresh counter.
-fn unwatch(port: &Port) {
-    let listing = nft(
-        &["-a", "list", "chain", "inet", SRC_CHECK_TABLE, "src_check"],
-        "",
-    );
-    let needle = format!("iifname \"{}\"", port.router_link);
-    let mut script = String::new();
-    for line in listing.lines().filter(|line| line.contains(&needle)) {
-        if let Some(handle) = line
-            .rsplit("# handle ")
-            .next()
-            .filter(|h| h.trim().parse::<u64>().is_ok())
-        {
-            script.push_str(&format!(
-                "delete rule inet {SRC_CHECK_TABLE} src_check handle {}\n",
-                handle.trim()
-            ));
-        }
-    }
-    script.push_str(&format!(
-        "delete set inet {SRC_CHECK_TABLE} {}\n",
-        owned_set(port.device_index)
-    ));
-    nft(&["-f", "-"], &script);
 }
 
 /// A veth from the router (`router_link`, `gateway/24`) to a host (`h0`, `addr/24`, and a
@@ -476,75 +405,6 @@ fn wire_host(
             .dev(h0.index);
         host_nl.add_route(&default).expect("host: default route");
     }
-}
-
-/// A UDP server answering every datagram with `seen-from <source address>`, so a test sees
-/// the address a packet arrived from after any SNAT on the way.
-pub struct EchoServer {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl EchoServer {
-    /// Serves on `addr:port` inside `ns` until dropped.
-    pub fn start(ns: &PrivateNetns, addr: Ipv4Addr, port: u16) -> EchoServer {
-        let socket = run_in(ns, || UdpSocket::bind((addr, port)))
-            .unwrap_or_else(|e| panic!("bind the echo server on {addr}:{port}: {e}"));
-        socket
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .expect("echo server: read timeout");
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name("udp-echo".into())
-                .spawn(move || {
-                    let mut buf = [0u8; 512];
-                    while !stop.load(Ordering::Relaxed) {
-                        if let Ok((_, from)) = socket.recv_from(&mut buf) {
-                            let answer = format!("seen-from {}", from.ip());
-                            let _ = socket.send_to(answer.as_bytes(), from);
-                        }
-                    }
-                })
-                .expect("spawn the echo server")
-        };
-        EchoServer {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for EchoServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Sends one datagram from `ns` (from `source`, or the address the routes pick) to an echo
-/// server at `dst`, and returns the source address the server saw; `None` when no answer
-/// came within a second (dropped on the way there or back).
-pub fn seen_from(ns: &PrivateNetns, source: Option<Ipv4Addr>, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-    let bind = SocketAddr::from((source.unwrap_or(Ipv4Addr::UNSPECIFIED), 0));
-    let socket = run_in(ns, || UdpSocket::bind(bind))
-        .unwrap_or_else(|e| panic!("bind a probe socket on {bind}: {e}"));
-    socket
-        .set_read_timeout(Some(Duration::from_secs(1)))
-        .expect("probe: read timeout");
-    socket
-        .send_to(b"probe", (dst, ECHO_PORT))
-        .unwrap_or_else(|e| panic!("send a probe to {dst}: {e}"));
-    let mut buf = [0u8; 512];
-    let (len, _) = socket.recv_from(&mut buf).ok()?;
-    std::str::from_utf8(&buf[..len])
-        .ok()?
-        .strip_prefix("seen-from ")?
-        .parse()
-        .ok()
 }
 
 /// The subnet's gateway: its network address + 1, as in every VPC subnet.
@@ -597,30 +457,4 @@ fn run_in<R>(ns: &PrivateNetns, f: impl FnOnce() -> R) -> R {
 
 fn sysctl(key: &str, value: &str) {
     kernel::sysctl::write(key, value).unwrap_or_else(|e| panic!("sysctl {key}={value}: {e}"));
-}
-
-/// Runs `nft` with `args` and `script` on stdin (in the calling thread's namespace);
-/// returns its stdout.
-fn nft(args: &[&str], script: &str) -> String {
-    use std::io::Write as _;
-    let mut child = Command::new("nft")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn nft");
-    child
-        .stdin
-        .take()
-        .expect("nft's stdin")
-        .write_all(script.as_bytes())
-        .expect("write the nft script");
-    let out = child.wait_with_output().expect("wait for nft");
-    assert!(
-        out.status.success(),
-        "nft {args:?} failed: {}\n{script}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
