@@ -25,6 +25,8 @@ pub struct Rule {
     pub src: Option<IpNet>,
     /// Destination prefix to match (`to`); `None` is `to all`.
     pub dst: Option<IpNet>,
+    /// Firewall mark and mask to match (`fwmark M/K`).
+    pub fwmark: Option<(u32, u32)>,
 }
 
 impl Rule {
@@ -37,6 +39,7 @@ impl Rule {
             table,
             src: None,
             dst: None,
+            fwmark: None,
         }
     }
 
@@ -58,6 +61,12 @@ impl Rule {
         self
     }
 
+    /// Matches packets whose mark, masked with `mask`, is `mark`.
+    pub fn fwmark(mut self, mark: u32, mask: u32) -> Rule {
+        self.fwmark = Some((mark, mask));
+        self
+    }
+
     /// The rule as `ip rule` prints it, for error messages.
     pub fn describe(&self) -> String {
         let mut s = String::new();
@@ -70,6 +79,9 @@ impl Rule {
         }
         if let Some(dst) = self.dst {
             s.push_str(&format!("to {dst} "));
+        }
+        if let Some((mark, mask)) = self.fwmark {
+            s.push_str(&format!("fwmark {mark:#x}/{mask:#x} "));
         }
         s.push_str(&format!("lookup {}", self.table));
         s
@@ -105,6 +117,10 @@ impl Rule {
             msg.header.dst_len = dst.prefix_len();
             a.push(RuleAttribute::Destination(dst.network()));
         }
+        if let Some((mark, mask)) = self.fwmark {
+            a.push(RuleAttribute::FwMark(mark));
+            a.push(RuleAttribute::FwMask(mask));
+        }
         msg
     }
 
@@ -123,6 +139,14 @@ impl Rule {
                 RuleAttribute::Priority(p) => rule.priority = Some(*p),
                 RuleAttribute::Source(ip) => rule.src = prefix(*ip, msg.header.src_len),
                 RuleAttribute::Destination(ip) => rule.dst = prefix(*ip, msg.header.dst_len),
+                RuleAttribute::FwMark(mark) => {
+                    let mask = rule.fwmark.map_or(u32::MAX, |(_, mask)| mask);
+                    rule.fwmark = Some((*mark, mask));
+                }
+                RuleAttribute::FwMask(mask) => {
+                    let mark = rule.fwmark.map_or(0, |(mark, _)| mark);
+                    rule.fwmark = Some((mark, *mask));
+                }
                 _ => {}
             }
         }
@@ -133,7 +157,7 @@ impl Rule {
 impl Netlink {
     /// The table-lookup rules of one family, the kernel's defaults included, optionally
     /// only those of one priority. Rules matching more than this type describes (an
-    /// interface, a mark) are listed by the fields it has.
+    /// interface) are listed by the fields it has.
     pub fn rules(&mut self, family: Family, priority: Option<u32>) -> Result<Vec<Rule>> {
         let mut msg = RuleMessage::default();
         msg.header.family = Family::to_af(Some(family));

@@ -260,6 +260,16 @@ fn policy_rules_by_priority_source_destination_and_table() {
     assert!(sb.nl.rules(Family::V4, Some(1536)).unwrap().is_empty());
     assert!(sb.nl.del_rule(&to_pod).unwrap_err().is_not_found());
 
+    // The connmark steering rule of the ENI datapath: by mark and mask.
+    let marked = Rule::new(Family::V4, RT_TABLE_MAIN)
+        .fwmark(0x80, 0x80)
+        .priority(1024);
+    sb.nl.add_rule(&marked).unwrap();
+    assert_eq!(sb.nl.rules(Family::V4, Some(1024)).unwrap(), [marked.clone()]);
+    assert!(sb.nl.add_rule(&marked).unwrap_err().is_exists());
+    sb.nl.del_rule(&marked).unwrap();
+    assert!(sb.nl.rules(Family::V4, Some(1024)).unwrap().is_empty());
+
     let mixed = Rule::new(Family::V6, RT_TABLE_MAIN).to(net("10.0.1.20/32"));
     let err = sb.nl.add_rule(&mixed).unwrap_err();
     assert!(err.to_string().contains("not of the rule's family"), "{err}");
