@@ -2,7 +2,9 @@
 //! out. Every batch is one `nft -j -f -` transaction, so a ruleset is never half-applied.
 
 use std::borrow::Cow;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use nftables::batch::Batch;
@@ -51,14 +53,36 @@ pub struct NftRule {
     pub comment: Option<String>,
 }
 
-/// Applies `batch` as one transaction; `op` describes it for the error.
+/// Applies `batch` as one transaction (`nft -j -f -`); `op` describes it for the error,
+/// which carries what nft said. (The nftables crate's own helper lets nft's stderr go to
+/// ours, so its error would say nothing.)
 pub fn apply(batch: Batch<'_>, op: &str) -> Result<()> {
-    helper::apply_ruleset_with_args(
-        &batch.to_nftables(),
-        Some(nft_program()),
-        helper::DEFAULT_ARGS,
-    )
-    .map_err(|e| nft_error(op, e))
+    let payload = serde_json::to_vec(&batch.to_nftables()).map_err(|e| Error::Invalid {
+        op: op.to_string(),
+        msg: format!("serialize the nftables batch: {e}"),
+    })?;
+    let mut child = Command::new(nft_program())
+        .args(["-j", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io(format!("{op}: run {}", nft_program().display()), e))?;
+    let written = child
+        .stdin
+        .take()
+        .expect("nft's stdin is piped")
+        .write_all(&payload);
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::io(format!("{op}: wait for nft"), e))?;
+    if out.status.success() {
+        return written.map_err(|e| Error::io(format!("{op}: write to nft"), e));
+    }
+    Err(Error::Invalid {
+        op: op.to_string(),
+        msg: format!("nft: {}", String::from_utf8_lossy(&out.stderr).trim()),
+    })
 }
 
 /// The rules of table `table` of `family`; empty when the table does not exist.
