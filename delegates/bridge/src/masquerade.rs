@@ -8,9 +8,9 @@ use std::borrow::Cow;
 
 use ipnet::IpNet;
 use kernel::nft;
-use nftables::expr::{Expression, NamedExpression, Payload, PayloadField, Prefix};
+use kernel::nft_expr::{matches, payload, prefix, string};
 use nftables::schema::{NfListObject, Rule};
-use nftables::stmt::{Match, Operator, Statement};
+use nftables::stmt::{Operator, Statement};
 use nftables::types::{NfChainType, NfFamily, NfHook};
 
 use crate::rule_tag::{self, TaggedTable};
@@ -21,30 +21,6 @@ pub(crate) const TABLE: &str = "meta_cni_bridge";
 pub(crate) const CHAIN: &str = "postrouting";
 /// `srcnat` priority, where iptables' POSTROUTING nat chain also sits.
 const SRCNAT: i32 = 100;
-
-fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
-        PayloadField {
-            protocol: protocol.into(),
-            field: field.into(),
-        },
-    )))
-}
-
-fn prefix(net: IpNet) -> Expression<'static> {
-    Expression::Named(NamedExpression::Prefix(Prefix {
-        addr: Box::new(Expression::String(net.network().to_string().into())),
-        len: u32::from(net.prefix_len()),
-    }))
-}
-
-fn matches(
-    left: Expression<'static>,
-    op: Operator,
-    right: Expression<'static>,
-) -> Statement<'static> {
-    Statement::Match(Match { left, right, op })
-}
 
 fn rule(addr: IpNet, tag: &str) -> Rule<'static> {
     let (proto, multicast): (&'static str, IpNet) = match addr {
@@ -59,7 +35,7 @@ fn rule(addr: IpNet, tag: &str) -> Rule<'static> {
             matches(
                 payload(proto, "saddr"),
                 Operator::EQ,
-                Expression::String(addr.addr().to_string().into()),
+                string(&addr.addr().to_string()),
             ),
             matches(payload(proto, "daddr"), Operator::NEQ, prefix(addr.trunc())),
             matches(payload(proto, "daddr"), Operator::NEQ, prefix(multicast)),

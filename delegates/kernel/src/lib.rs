@@ -21,6 +21,7 @@ mod neighbour;
 mod netlink;
 mod netns;
 pub mod nft;
+pub mod nft_expr;
 mod private_netns;
 mod route;
 mod rule;

@@ -33,14 +33,14 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
+use kernel::nft_expr::{matches, payload, prefix, string};
 use nftables::batch::Batch;
 use nftables::expr::{
-    BinaryOperation, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload,
-    PayloadField, Prefix, CT,
+    BinaryOperation, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, CT,
 };
 use nftables::schema::{Chain, NfListObject, Rule, Table};
-use nftables::stmt::{JumpTarget, Mangle, Match, NATFamily, NATFlag, Operator, Statement, NAT};
+use nftables::stmt::{JumpTarget, Mangle, NATFamily, NATFlag, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use crate::host::HostNetwork;
@@ -148,7 +148,11 @@ pub fn ruleset(host: &HostNetwork) -> Batch<'static> {
             &mut batch,
             "snat_mark",
             vec![
-                matches(daddr(), Operator::EQ, prefix(*cidr)),
+                matches(
+                    payload("ip", "daddr"),
+                    Operator::EQ,
+                    prefix(IpNet::V4(*cidr)),
+                ),
                 Statement::Return(None),
             ],
         );
@@ -171,7 +175,11 @@ pub fn ruleset(host: &HostNetwork) -> Batch<'static> {
             &mut batch,
             "nat_postrouting",
             vec![
-                matches(daddr(), Operator::EQ, prefix(*cidr)),
+                matches(
+                    payload("ip", "daddr"),
+                    Operator::EQ,
+                    prefix(IpNet::V4(*cidr)),
+                ),
                 Statement::Return(None),
             ],
         );
@@ -241,20 +249,8 @@ fn rule(batch: &mut Batch<'static>, chain: &'static str, expr: Vec<Statement<'st
     }));
 }
 
-fn matches(
-    left: Expression<'static>,
-    op: Operator,
-    right: Expression<'static>,
-) -> Statement<'static> {
-    Statement::Match(Match { left, right, op })
-}
-
 fn set(key: Expression<'static>, value: Expression<'static>) -> Statement<'static> {
     Statement::Mangle(Mangle { key, value })
-}
-
-fn string(s: &str) -> Expression<'static> {
-    Expression::String(Cow::Owned(s.to_owned()))
 }
 
 fn meta(key: MetaKey) -> Expression<'static> {
@@ -287,22 +283,6 @@ fn fib(result: FibResult, flags: &[FibFlag]) -> Expression<'static> {
     Expression::Named(NamedExpression::Fib(Fib {
         result,
         flags: flags.iter().copied().collect(),
-    }))
-}
-
-fn daddr() -> Expression<'static> {
-    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
-        PayloadField {
-            protocol: "ip".into(),
-            field: "daddr".into(),
-        },
-    )))
-}
-
-fn prefix(net: Ipv4Net) -> Expression<'static> {
-    Expression::Named(NamedExpression::Prefix(Prefix {
-        addr: Box::new(string(&net.network().to_string())),
-        len: u32::from(net.prefix_len()),
     }))
 }
 

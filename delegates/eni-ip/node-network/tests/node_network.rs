@@ -61,6 +61,14 @@ fn host() -> HostNetwork {
     }
 }
 
+fn v4_addrs(nl: &mut Netlink, index: u32) -> Vec<IpNet> {
+    nl.addresses(Some(index), Some(Family::V4))
+        .unwrap()
+        .into_iter()
+        .map(|a| a.addr)
+        .collect()
+}
+
 fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
@@ -92,13 +100,7 @@ fn a_secondary_eni_gets_its_address_table_and_rule_and_loses_them_on_teardown() 
     let link = sb.nl.link_by_name("eth1").unwrap().unwrap();
     assert!(link.up);
     assert_eq!(link.mtu, 9001);
-    let addrs: Vec<IpNet> = sb
-        .nl
-        .addresses(Some(link.index), Some(Family::V4))
-        .unwrap()
-        .into_iter()
-        .map(|a| a.addr)
-        .collect();
+    let addrs = v4_addrs(&mut sb.nl, link.index);
     assert_eq!(addrs, [net("10.0.1.50/24")]);
     // No second path into the subnet in main: the address has no prefix route.
     let main = sb.nl.routes(Family::V4, Some(RT_TABLE_MAIN)).unwrap();
@@ -150,13 +152,7 @@ fn a_stale_address_on_the_eni_is_replaced() {
         .add_address(link.index, net("10.0.1.99/24"), Default::default())
         .unwrap();
     setup_eni(&mut sb.nl, &eni()).unwrap();
-    let addrs: Vec<IpNet> = sb
-        .nl
-        .addresses(Some(link.index), Some(Family::V4))
-        .unwrap()
-        .into_iter()
-        .map(|a| a.addr)
-        .collect();
+    let addrs = v4_addrs(&mut sb.nl, link.index);
     assert_eq!(addrs, [net("10.0.1.50/24")]);
 }
 
