@@ -143,20 +143,7 @@ pub fn ruleset(host: &HostNetwork) -> Batch<'static> {
         ],
     );
 
-    for cidr in &host.vpc_cidrs {
-        rule(
-            &mut batch,
-            "snat_mark",
-            vec![
-                matches(
-                    payload("ip", "daddr"),
-                    Operator::EQ,
-                    prefix(IpNet::V4(*cidr)),
-                ),
-                Statement::Return(None),
-            ],
-        );
-    }
+    vpc_returns(&mut batch, "snat_mark", host);
     rule(
         &mut batch,
         "snat_mark",
@@ -170,20 +157,7 @@ pub fn ruleset(host: &HostNetwork) -> Batch<'static> {
         SRCNAT,
         NfChainType::NAT,
     );
-    for cidr in &host.vpc_cidrs {
-        rule(
-            &mut batch,
-            "nat_postrouting",
-            vec![
-                matches(
-                    payload("ip", "daddr"),
-                    Operator::EQ,
-                    prefix(IpNet::V4(*cidr)),
-                ),
-                Statement::Return(None),
-            ],
-        );
-    }
+    vpc_returns(&mut batch, "nat_postrouting", host);
     rule(
         &mut batch,
         "nat_postrouting",
@@ -207,6 +181,19 @@ pub fn ruleset(host: &HostNetwork) -> Batch<'static> {
         ],
     );
     batch
+}
+
+/// `ip daddr <cidr> return` for each of the VPC's CIDRs: traffic inside the VPC keeps its
+/// source and its path.
+fn vpc_returns(batch: &mut Batch<'static>, chain: &'static str, host: &HostNetwork) {
+    for cidr in &host.vpc_cidrs {
+        let inside = matches(
+            payload("ip", "daddr"),
+            Operator::EQ,
+            prefix(IpNet::V4(*cidr)),
+        );
+        rule(batch, chain, vec![inside, Statement::Return(None)]);
+    }
 }
 
 fn base_chain(
