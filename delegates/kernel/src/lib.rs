@@ -1,5 +1,5 @@
 //! Kernel operations for meta-cni: network namespaces, rtnetlink (links,
-//! addresses, routes, neighbours) and sysctl.
+//! addresses, routes, policy rules, neighbours) and sysctl.
 //!
 //! Everything is synchronous and scoped: a [`Netlink`] handle is bound to the
 //! network namespace it was opened in (see [`Netlink::in_netns`]), so callers
@@ -23,6 +23,7 @@ mod netns;
 pub mod nft;
 mod private_netns;
 mod route;
+mod rule;
 pub mod sysctl;
 
 pub use addr_assign::{addr_assign_type, AddrAssignType};
@@ -35,3 +36,4 @@ pub use netlink::Netlink;
 pub use netns::{Netns, NetnsGuard};
 pub use private_netns::PrivateNetns;
 pub use route::{Route, RouteScope, RT_TABLE_LOCAL, RT_TABLE_MAIN};
+pub use rule::Rule;

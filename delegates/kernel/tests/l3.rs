@@ -1,4 +1,4 @@
-//! Addresses, routes and neighbours in a private namespace.
+//! Addresses, routes, policy rules and neighbours in a private namespace.
 
 mod common;
 
@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use common::{sandbox, veth_up};
 use ipnet::IpNet;
-use kernel::{AddressOptions, Family, Route, RouteScope, RT_TABLE_MAIN};
+use kernel::{AddressOptions, Family, Route, RouteScope, Rule, RT_TABLE_MAIN};
 
 fn net(s: &str) -> IpNet {
     s.parse().unwrap()
@@ -218,4 +218,49 @@ fn neighbours_v4_v6() {
         .del_neighbour(idx, ip("10.1.0.9"))
         .unwrap_err()
         .is_not_found());
+}
+
+#[test]
+fn policy_rules_by_priority_source_destination_and_table() {
+    let mut sb = sandbox();
+    let to_pod = Rule::new(Family::V4, RT_TABLE_MAIN)
+        .to(net("10.0.1.20/32"))
+        .priority(512);
+    let from_pod = Rule::new(Family::V4, 2)
+        .from(net("10.0.1.20/32"))
+        .priority(1536);
+    // A table id above 255 only fits in FRA_TABLE.
+    let big_table = Rule::new(Family::V4, 10_001)
+        .from(net("10.0.9.0/24"))
+        .priority(1536);
+    sb.nl.add_rule(&to_pod).unwrap();
+    sb.nl.add_rule(&from_pod).unwrap();
+    sb.nl.add_rule(&big_table).unwrap();
+    let err = sb.nl.add_rule(&to_pod).unwrap_err();
+    assert!(err.is_exists(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("add rule pref 512 from all to 10.0.1.20/32 lookup 254"),
+        "{err}"
+    );
+
+    assert_eq!(sb.nl.rules(Family::V4, Some(512)).unwrap(), [to_pod.clone()]);
+    let at_1536 = sb.nl.rules(Family::V4, Some(1536)).unwrap();
+    assert_eq!(at_1536.len(), 2, "{at_1536:?}");
+    assert!(at_1536.contains(&from_pod) && at_1536.contains(&big_table));
+    // The kernel's own rules are listed too (local, main, default).
+    let all = sb.nl.rules(Family::V4, None).unwrap();
+    assert!(all.iter().any(|r| r.priority == Some(32766) && r.table == RT_TABLE_MAIN));
+
+    // The kernel deletes the first rule matching every field set: each goes by itself.
+    sb.nl.del_rule(&from_pod).unwrap();
+    sb.nl.del_rule(&big_table).unwrap();
+    sb.nl.del_rule(&to_pod).unwrap();
+    assert!(sb.nl.rules(Family::V4, Some(512)).unwrap().is_empty());
+    assert!(sb.nl.rules(Family::V4, Some(1536)).unwrap().is_empty());
+    assert!(sb.nl.del_rule(&to_pod).unwrap_err().is_not_found());
+
+    let mixed = Rule::new(Family::V6, RT_TABLE_MAIN).to(net("10.0.1.20/32"));
+    let err = sb.nl.add_rule(&mixed).unwrap_err();
+    assert!(err.to_string().contains("not of the rule's family"), "{err}");
 }
