@@ -244,13 +244,18 @@ fn policy_rules_by_priority_source_destination_and_table() {
         "{err}"
     );
 
-    assert_eq!(sb.nl.rules(Family::V4, Some(512)).unwrap(), [to_pod.clone()]);
+    assert_eq!(
+        sb.nl.rules(Family::V4, Some(512)).unwrap(),
+        [to_pod.clone()]
+    );
     let at_1536 = sb.nl.rules(Family::V4, Some(1536)).unwrap();
     assert_eq!(at_1536.len(), 2, "{at_1536:?}");
     assert!(at_1536.contains(&from_pod) && at_1536.contains(&big_table));
-    // The kernel's own rules are listed too (local, main, default).
+    // The kernel's own rules are listed too (local at 0, main, default).
     let all = sb.nl.rules(Family::V4, None).unwrap();
-    assert!(all.iter().any(|r| r.priority == Some(32766) && r.table == RT_TABLE_MAIN));
+    assert!(all
+        .iter()
+        .any(|r| r.priority == Some(32766) && r.table == RT_TABLE_MAIN));
 
     // The kernel deletes the first rule matching every field set: each goes by itself.
     sb.nl.del_rule(&from_pod).unwrap();
@@ -262,5 +267,8 @@ fn policy_rules_by_priority_source_destination_and_table() {
 
     let mixed = Rule::new(Family::V6, RT_TABLE_MAIN).to(net("10.0.1.20/32"));
     let err = sb.nl.add_rule(&mixed).unwrap_err();
-    assert!(err.to_string().contains("not of the rule's family"), "{err}");
+    assert!(
+        err.to_string().contains("not of the rule's family"),
+        "{err}"
+    );
 }

@@ -8,7 +8,9 @@ use cni::{CniResult, Error, ErrorCode, Request};
 use kernel::{Family, Netlink, Netns};
 
 use crate::config::Config;
-use crate::datapath::{from_pod_rule, host_route, pod_net, to_pod_rule, GATEWAY};
+use crate::datapath::{
+    from_pod_rule, host_route, pod_net, pod_rule, to_pod_rule, GATEWAY, POD_RULE_PRIORITY,
+};
 
 fn missing(piece: impl std::fmt::Display) -> Error {
     Error::new(
@@ -73,7 +75,14 @@ pub(crate) fn run(
         .link_by_name(host_name)
         .map_err(|e| Error::io(format!("look up host veth {host_name}"), e))?
         .ok_or_else(|| missing(format!("host veth {host_name}")))?;
-    check_pod(netns, ifname, address, host.mac)?;
+    // The default route's table says where ADD put the pod's routes.
+    let table = prev
+        .routes
+        .iter()
+        .find(|r| r.dst.prefix_len() == 0)
+        .and_then(|r| r.table)
+        .unwrap_or(kernel::RT_TABLE_MAIN);
+    check_pod(netns, ifname, address, host.mac, table)?;
     let routes = host_nl
         .routes(Family::V4, Some(kernel::RT_TABLE_MAIN))
         .map_err(|e| Error::io("list the node's routes", e))?;
@@ -99,13 +108,15 @@ pub(crate) fn run(
     Ok(())
 }
 
-/// The pod end: its /32, the gateway's link route, the default route via the gateway,
-/// and the gateway's permanent neighbour entry with the host veth's MAC.
+/// The pod end: its /32, the gateway's link route, the default route via the gateway (in
+/// `table`, with the pod's rule to it when that is not main), and the gateway's permanent
+/// neighbour entry with the host veth's MAC.
 fn check_pod(
     netns: &Netns,
     ifname: &str,
     address: Ipv4Addr,
     host_mac: Option<[u8; 6]>,
+    table: u32,
 ) -> Result<(), Error> {
     let mut nl =
         Netlink::in_netns(netns).map_err(|e| Error::io("open a netlink socket in the pod", e))?;
@@ -119,8 +130,24 @@ fn check_pod(
     if !addrs.iter().any(|a| a.addr == pod_net(address)) {
         return Err(missing(format!("address {address}/32 on {ifname}")));
     }
+    let rules = nl
+        .rules(Family::V4, Some(POD_RULE_PRIORITY))
+        .map_err(|e| Error::io("list the pod's rules", e))?;
+    // A result of a version before 1.1.0 carries no route table: the pod's rule for the
+    // address names it then.
+    let table = match table {
+        kernel::RT_TABLE_MAIN => rules
+            .iter()
+            .find(|r| r.src == Some(pod_net(address)))
+            .map_or(table, |r| r.table),
+        t => t,
+    };
+    if table != kernel::RT_TABLE_MAIN && !rules.contains(&pod_rule(address, table)) {
+        let rule = pod_rule(address, table);
+        return Err(missing(format!("pod rule \"{}\"", rule.describe())));
+    }
     let routes = nl
-        .routes(Family::V4, Some(kernel::RT_TABLE_MAIN))
+        .routes(Family::V4, Some(table))
         .map_err(|e| Error::io("list the pod's routes", e))?;
     let gateway = IpAddr::V4(GATEWAY);
     let on_link = |r: &&kernel::Route| r.oif == Some(link.index);

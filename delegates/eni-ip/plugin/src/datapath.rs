@@ -83,6 +83,12 @@ pub(crate) fn create_veth(
         .link_by_name(host_name)
         .map_err(|e| Error::io(format!("look up host veth {host_name}"), e))?
     {
+        if stale.kind.as_deref() != Some("veth") {
+            return Err(Error::environment(
+                format!("host veth name {host_name} is taken by a link that is not a veth"),
+                "another plugin or an operator made it; rename it, or set vethPrefix",
+            ));
+        }
         tracing::info!("deleting the stale host veth {host_name} of an earlier pod");
         host_nl
             .del_link(stale.index)
@@ -117,14 +123,52 @@ fn lookup(nl: &mut Netlink, name: &str, side: &str) -> Result<Link, Error> {
         })
 }
 
-/// Configures the pod end: up, the gateway's link route, the default route, the /32 and
-/// the gateway's permanent neighbour entry (the host veth's MAC), in upstream's order.
+/// Where the pod's routes via the gateway go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PodRoutes {
+    /// The main table: the pod had no default route (eni-ip is its cluster network).
+    Main,
+    /// A table of the interface's own, chosen by a rule `from <ip> lookup <table>`: the
+    /// pod already had a default route (eni-ip as a secondary network on `net1`), which
+    /// stays, while traffic from the ENI address leaves through the ENI (upstream does the
+    /// same for its extra interfaces, `FromInterfaceRulePriority`).
+    Table(u32),
+}
+
+impl PodRoutes {
+    /// The table id.
+    pub(crate) fn table(self) -> u32 {
+        match self {
+            PodRoutes::Main => kernel::RT_TABLE_MAIN,
+            PodRoutes::Table(t) => t,
+        }
+    }
+}
+
+/// Priority of the pod's rule for a secondary eni-ip interface (upstream's
+/// `FromInterfaceRulePriority`).
+pub(crate) const POD_RULE_PRIORITY: u32 = 1;
+/// The pod-side table of a secondary interface is this plus its ifindex: unique in the
+/// pod, and clear of the kernel's tables 253-255.
+const POD_TABLE_BASE: u32 = 1000;
+
+/// The pod's rule sending traffic from `address` to the interface's table.
+pub(crate) fn pod_rule(address: Ipv4Addr, table: u32) -> Rule {
+    Rule::new(Family::V4, table)
+        .from(pod_net(address))
+        .priority(POD_RULE_PRIORITY)
+}
+
+/// Configures the pod end: up, the gateway's link route, the default route via it, the
+/// /32 and the gateway's permanent neighbour entry (the host veth's MAC), in upstream's
+/// order; the routes in main, or in a table of their own when the pod already has a
+/// default route.
 pub(crate) fn configure_pod(
     pod_nl: &mut Netlink,
     pair: &Pair,
     ifname: &str,
     address: Ipv4Addr,
-) -> Result<(), Error> {
+) -> Result<PodRoutes, Error> {
     let index = pair.pod.index;
     let host_mac = pair.host.mac.ok_or_else(|| {
         Error::io(
@@ -133,21 +177,45 @@ pub(crate) fn configure_pod(
         )
     })?;
     let gateway = IpAddr::V4(GATEWAY);
+    let has_default = pod_nl
+        .routes(Family::V4, Some(kernel::RT_TABLE_MAIN))
+        .map_err(|e| Error::io("list the pod's routes", e))?
+        .iter()
+        .any(|r| r.dst.prefix_len() == 0);
+    let layout = if has_default {
+        PodRoutes::Table(POD_TABLE_BASE + index)
+    } else {
+        PodRoutes::Main
+    };
+    let table = layout.table();
     pod_nl
         .set_link_up(index)
         .map_err(|e| Error::io(format!("set {ifname} up"), e))?;
     let gateway_route = Route::new(pod_net(GATEWAY))
         .dev(index)
-        .scope(RouteScope::Link);
-    pod_nl
-        .replace_route(&gateway_route)
-        .map_err(|e| Error::io(format!("add route {GATEWAY}/32 dev {ifname} scope link"), e))?;
+        .scope(RouteScope::Link)
+        .table(table);
+    pod_nl.replace_route(&gateway_route).map_err(|e| {
+        Error::io(
+            format!("add route {GATEWAY}/32 dev {ifname} scope link table {table}"),
+            e,
+        )
+    })?;
+    if let PodRoutes::Table(t) = layout {
+        pod_nl
+            .add_rule(&pod_rule(address, t))
+            .map_err(|e| Error::io("add the pod's rule for its ENI address", e))?;
+    }
     let default = Route::new(IpNet::V4(Ipv4Net::default()))
         .via(gateway)
-        .dev(index);
-    pod_nl
-        .add_route(&default)
-        .map_err(|e| Error::io(format!("add route default via {GATEWAY} dev {ifname}"), e))?;
+        .dev(index)
+        .table(table);
+    pod_nl.add_route(&default).map_err(|e| {
+        Error::io(
+            format!("add route default via {GATEWAY} dev {ifname} table {table}"),
+            e,
+        )
+    })?;
     pod_nl
         .add_address(index, pod_net(address), AddressOptions::default())
         .map_err(|e| Error::io(format!("add {address}/32 to {ifname}"), e))?;
@@ -159,7 +227,7 @@ pub(crate) fn configure_pod(
                 e,
             )
         })?;
-    Ok(())
+    Ok(layout)
 }
 
 /// Configures the node: the /32 route to the host veth, rule 512, and rule 1536 to the

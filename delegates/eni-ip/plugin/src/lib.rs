@@ -9,7 +9,11 @@
 //!   whose pod end is `CNI_IFNAME`; in the pod the /32, a link route to 169.254.1.1, the
 //!   default route via it and a permanent neighbour entry for it (the host veth's MAC); on
 //!   the node the /32 route to the host veth, rule 512 `to <pod> lookup main`, and, for an
-//!   address on a secondary ENI, rule 1536 `from <pod> lookup <ENI table>`. Any failure
+//!   address on a secondary ENI, rule 1536 `from <pod> lookup <ENI table>`. A pod that
+//!   already has a default route (eni-ip as a secondary network, on `net1`) keeps it: the
+//!   routes via 169.254.1.1 go in a table of the interface's own, chosen by a pod rule
+//!   `from <pod> lookup <1000 + ifindex>` (priority 1, as upstream's extra interfaces),
+//!   and the result's default route names that table. Any failure
 //!   after the agent answered undoes what was made and returns the address to the agent
 //!   (reason `SetupNSFailed`).
 //! - DEL returns the address (reason `PodDeleted`) and removes the pod's rules and host
@@ -104,8 +108,14 @@ fn check_assigned(assigned: &Assigned) -> Result<(), Error> {
     Ok(())
 }
 
-/// The ADD result: both veth ends, the /32 with its gateway, the default route.
-fn result(pair: &datapath::Pair, req: &Request, address: Ipv4Addr) -> CniResult {
+/// The ADD result: both veth ends, the /32 with its gateway, the default route (with its
+/// table when it is not main).
+fn result(
+    pair: &datapath::Pair,
+    req: &Request,
+    address: Ipv4Addr,
+    routes: datapath::PodRoutes,
+) -> CniResult {
     let gateway = IpAddr::V4(datapath::GATEWAY);
     let sandbox = req
         .inv
@@ -132,10 +142,13 @@ fn result(pair: &datapath::Pair, req: &Request, address: Ipv4Addr) -> CniResult 
             address: datapath::pod_net(address),
             gateway: Some(gateway),
         }],
-        routes: vec![cni::Route::new(
-            IpNet::V4(Ipv4Net::default()),
-            Some(gateway),
-        )],
+        routes: vec![cni::Route {
+            table: match routes {
+                datapath::PodRoutes::Main => None,
+                datapath::PodRoutes::Table(t) => Some(t),
+            },
+            ..cni::Route::new(IpNet::V4(Ipv4Net::default()), Some(gateway))
+        }],
         ..CniResult::default()
     }
 }
@@ -154,9 +167,9 @@ impl EniIp {
         check_assigned(assigned)?;
         let ifname = &req.inv.ifname;
         let pair = datapath::create_veth(host_nl, pod_nl, netns, host_name, ifname, config.mtu)?;
-        datapath::configure_pod(pod_nl, &pair, ifname, assigned.address)?;
+        let routes = datapath::configure_pod(pod_nl, &pair, ifname, assigned.address)?;
         datapath::configure_host(host_nl, &pair, assigned.address, assigned.route_table)?;
-        Ok(result(&pair, req, assigned.address))
+        Ok(result(&pair, req, assigned.address, routes))
     }
 
     /// Undoes a failed ADD: the pod's rules and veth, then the address goes back to the
@@ -164,11 +177,13 @@ impl EniIp {
     fn roll_back(
         req: &Request,
         config: &Config,
-        nl: &mut Netlink,
+        (nl, netns): (&mut Netlink, &Netns),
         host_name: &str,
         address: Ipv4Addr,
     ) {
-        for e in teardown::remove_pod_state(nl, &[address], host_name) {
+        let mut failures = teardown::remove_pod_state(nl, &[address], host_name);
+        failures.extend(teardown::remove_pod_rules(netns, &[address]).err());
+        for e in failures {
             tracing::warn!("undoing a failed ADD: {e}");
         }
         let del = DelNetwork {
@@ -216,7 +231,8 @@ impl Plugin for EniIp {
         let host_name = host_veth_name(&config, req);
         let nls = (&mut host_nl, &mut pod_nl);
         Self::set_up(req, &config, &netns, nls, &host_name, &assigned).inspect_err(|_| {
-            Self::roll_back(req, &config, &mut host_nl, &host_name, assigned.address);
+            let nls = (&mut host_nl, &netns);
+            Self::roll_back(req, &config, nls, &host_name, assigned.address);
         })
     }
 
@@ -249,6 +265,13 @@ impl Plugin for EniIp {
         addresses.sort();
         addresses.dedup();
         failures.extend(teardown::remove_pod_state(&mut nl, &addresses, &host_name));
+        // A namespace that is gone took the pod's own rules with it.
+        let netns = req.inv.netns.as_deref().and_then(|p| Netns::open(p).ok());
+        if let Some(netns) = netns.filter(|_| !addresses.is_empty()) {
+            if let Err(e) = teardown::remove_pod_rules(&netns, &addresses) {
+                failures.push(e);
+            }
+        }
         match failures.into_iter().next() {
             Some(e) => Err(e),
             None => Ok(()),

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use cni::Error;
 use kernel::{Family, Netlink};
 
-use crate::datapath::{pod_net, FROM_POD_PRIORITY, TO_POD_PRIORITY};
+use crate::datapath::{pod_net, FROM_POD_PRIORITY, POD_RULE_PRIORITY, TO_POD_PRIORITY};
 
 /// Removes every rule 512 to `address`/32 and every rule 1536 from it, whatever their
 /// tables (upstream's `NetLinkRuleDelAll`: a pod whose ENI changed may have left one of
@@ -34,7 +34,11 @@ pub(crate) fn remove_rules(nl: &mut Netlink, address: Ipv4Addr) -> Result<(), Er
 /// The pod address the node routes to `host_name`: the /32 route through it in main, when
 /// the link and the route are still there (a DEL that knows nothing else).
 pub(crate) fn address_of_host_veth(nl: &mut Netlink, host_name: &str) -> Option<Ipv4Addr> {
-    let link = nl.link_by_name(host_name).ok().flatten()?;
+    let link = nl
+        .link_by_name(host_name)
+        .ok()
+        .flatten()
+        .filter(|l| l.kind.as_deref() == Some("veth"))?;
     nl.routes(Family::V4, Some(kernel::RT_TABLE_MAIN))
         .ok()?
         .into_iter()
@@ -58,7 +62,9 @@ pub(crate) fn remove_pod_state(
         .filter_map(|&address| remove_rules(nl, address).err())
         .collect();
     match nl.link_by_name(host_name) {
+        // A link of that name that is no veth is not the pod's: leave it.
         Ok(None) => {}
+        Ok(Some(link)) if link.kind.as_deref() != Some("veth") => {}
         Ok(Some(link)) => match nl.del_link(link.index) {
             Err(e) if !e.is_not_found() => {
                 failures.push(Error::io(format!("delete host veth {host_name}"), e))
@@ -68,4 +74,25 @@ pub(crate) fn remove_pod_state(
         Err(e) => failures.push(Error::io(format!("look up host veth {host_name}"), e)),
     }
     failures
+}
+
+/// Removes the pod-side rules of a secondary interface for `addresses` (priority
+/// [`POD_RULE_PRIORITY`]) when the pod's namespace is still there: they outlive the veth.
+pub(crate) fn remove_pod_rules(netns: &kernel::Netns, addresses: &[Ipv4Addr]) -> Result<(), Error> {
+    let mut nl =
+        Netlink::in_netns(netns).map_err(|e| Error::io("open a netlink socket in the pod", e))?;
+    let rules = nl
+        .rules(Family::V4, Some(POD_RULE_PRIORITY))
+        .map_err(|e| Error::io("list the pod's rules", e))?;
+    for rule in rules {
+        if addresses.iter().any(|&a| rule.src == Some(pod_net(a))) {
+            match nl.del_rule(&rule) {
+                Err(e) if !e.is_not_found() => {
+                    return Err(Error::io("remove the pod's rule for its ENI address", e))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
