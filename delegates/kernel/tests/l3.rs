@@ -246,7 +246,7 @@ fn policy_rules_by_priority_source_destination_and_table() {
 
     assert_eq!(
         sb.nl.rules(Family::V4, Some(512)).unwrap(),
-        [to_pod.clone()]
+        std::slice::from_ref(&to_pod)
     );
     let at_1536 = sb.nl.rules(Family::V4, Some(1536)).unwrap();
     assert_eq!(at_1536.len(), 2, "{at_1536:?}");
