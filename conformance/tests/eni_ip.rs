@@ -323,6 +323,25 @@ fn statement_45_del_removes_every_per_pod_rule_route_and_link_and_returns_the_ad
     node.assert_clean();
 }
 
+/// A DEL whose prevResult names an address the node routes to another pod's veth (a
+/// stale result) leaves that pod's rules alone.
+#[test]
+fn a_del_naming_another_pods_address_leaves_that_pod_alone() {
+    let node = Node::new();
+    let (a, b) = (PrivateNetns::new().unwrap(), PrivateNetns::new().unwrap());
+    let _agent = node.agent(&[("10.0.1.60", 1)], Behaviour::Ready);
+    let conf = node.conf(json!({}));
+    let r = node.run(node.call("ADD", &a, "ca", &conf)).success();
+    let call = node
+        .call("DEL", &b, "cb", &with_prev(&conf, &r))
+        .var("CNI_ARGS", "K8S_POD_NAMESPACE=default;K8S_POD_NAME=other");
+    node.run(call).quiet_success();
+    assert_eq!(node.rules(512), [to_pod("10.0.1.60")]);
+    assert_eq!(node.rules(1536), [from_pod("10.0.1.60", 2)]);
+    node.run(node.call("CHECK", &a, "ca", &with_prev(&conf, &r)))
+        .quiet_success();
+}
+
 #[test]
 fn statement_45_del_with_the_agent_down_still_removes_the_per_pod_state() {
     let node = Node::new();

@@ -12,6 +12,10 @@
 //!       ip rule add from <ip>/32 lookup <ENI table> prio 1536   (secondary ENIs only)
 //! ```
 //!
+//! When the pod already has a default route (eni-ip as its second network), the pod's two
+//! routes go in table `1000 + ifindex` instead, chosen by `ip rule add from <ip>/32 lookup
+//! <table> prio 1` in the pod.
+//!
 //! The pod reaches everything through the node: its only neighbour is a link-local
 //! gateway that the host veth answers for by a static entry, so no ARP ever leaves the pod
 //! and the node routes each packet by the policy rules.

@@ -50,28 +50,49 @@ pub(crate) fn address_of_host_veth(nl: &mut Netlink, host_name: &str) -> Option<
 }
 
 /// Removes the pod's rules for each of `addresses`, then its host veth: the pod end and
-/// the node's /32 route through it go with it. Every step is tried; the failures are
-/// returned.
+/// the node's /32 route through it go with it. An address the node routes to another
+/// link is another pod's now (a stale `prevResult` names it): its rules are left alone.
+/// Every step is tried; the failures are returned.
 pub(crate) fn remove_pod_state(
     nl: &mut Netlink,
     addresses: &[Ipv4Addr],
     host_name: &str,
 ) -> Vec<Error> {
-    let mut failures: Vec<Error> = addresses
-        .iter()
-        .filter_map(|&address| remove_rules(nl, address).err())
-        .collect();
-    match nl.link_by_name(host_name) {
+    let mut failures = Vec::new();
+    let host = match nl.link_by_name(host_name) {
         // A link of that name that is no veth is not the pod's: leave it.
-        Ok(None) => {}
-        Ok(Some(link)) if link.kind.as_deref() != Some("veth") => {}
-        Ok(Some(link)) => match nl.del_link(link.index) {
+        Ok(link) => link.filter(|l| l.kind.as_deref() == Some("veth")),
+        Err(e) => {
+            failures.push(Error::io(format!("look up host veth {host_name}"), e));
+            None
+        }
+    };
+    let routes = match nl.routes(Family::V4, Some(kernel::RT_TABLE_MAIN)) {
+        Ok(routes) => routes,
+        Err(e) => {
+            failures.push(Error::io("list the node's routes", e));
+            return failures;
+        }
+    };
+    for &address in addresses {
+        let elsewhere = routes.iter().any(|r| {
+            r.dst == pod_net(address) && r.oif.is_some() && r.oif != host.as_ref().map(|l| l.index)
+        });
+        if elsewhere {
+            tracing::warn!("{address} is routed to another pod's link: leaving its rules");
+            continue;
+        }
+        if let Err(e) = remove_rules(nl, address) {
+            failures.push(e);
+        }
+    }
+    if let Some(link) = host {
+        match nl.del_link(link.index) {
             Err(e) if !e.is_not_found() => {
                 failures.push(Error::io(format!("delete host veth {host_name}"), e))
             }
             _ => {}
-        },
-        Err(e) => failures.push(Error::io(format!("look up host veth {host_name}"), e)),
+        }
     }
     failures
 }
