@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use eni_ip::protocol::{
     Assigned, AttachmentKey, Call, Collected, Found, Outcome, Released, Request, Response, Status,
@@ -76,6 +77,8 @@ struct State {
     free: Vec<PoolAddress>,
     held: BTreeMap<AttachmentKey, PoolAddress>,
     calls: Vec<Call>,
+    /// How long an `AddNetwork` answer waits after the address is assigned.
+    add_delay: Duration,
 }
 
 /// A running stand-in; it stops (and its socket goes) when dropped.
@@ -104,7 +107,9 @@ impl StandInAgent {
                         break;
                     }
                     if let Ok(stream) = stream {
-                        serve(stream, &state, behaviour);
+                        // One thread a connection: a delayed answer holds up no other call.
+                        let (state, stop) = (state.clone(), stop.clone());
+                        std::thread::spawn(move || serve(stream, &state, &stop, behaviour));
                     }
                 }
             })
@@ -130,6 +135,12 @@ impl StandInAgent {
             .iter()
             .map(|(k, a)| (k.clone(), a.address))
             .collect()
+    }
+
+    /// Makes `AddNetwork` answer `delay` after assigning the address (an agent waiting
+    /// on EC2), so a test can kill the plugin while it waits.
+    pub fn set_add_delay(&self, delay: Duration) {
+        self.state.lock().expect("stand-in state").add_delay = delay;
     }
 
     /// Forgets every allocation (as an agent that lost them would), keeping the addresses.
@@ -161,7 +172,7 @@ impl Drop for StandInAgent {
     }
 }
 
-fn serve(mut stream: UnixStream, state: &Mutex<State>, behaviour: Behaviour) {
+fn serve(mut stream: UnixStream, state: &Mutex<State>, stop: &AtomicBool, behaviour: Behaviour) {
     let mut bytes = Vec::new();
     if stream.read_to_end(&mut bytes).is_err() {
         return;
@@ -169,8 +180,14 @@ fn serve(mut stream: UnixStream, state: &Mutex<State>, behaviour: Behaviour) {
     let Ok(request) = serde_json::from_slice::<Request>(&bytes) else {
         return;
     };
+    let is_add = matches!(request.call, Call::AddNetwork(_));
     let mut state = state.lock().expect("stand-in state");
     state.calls.push(request.call.clone());
+    let delay = if is_add {
+        state.add_delay
+    } else {
+        Duration::ZERO
+    };
     let outcome = match behaviour {
         Behaviour::Version(_) => Outcome::Released(Released { address: None }),
         Behaviour::NotReady => match request.call {
@@ -182,6 +199,11 @@ fn serve(mut stream: UnixStream, state: &Mutex<State>, behaviour: Behaviour) {
         },
         Behaviour::Ready => answer(&mut state, request.call),
     };
+    drop(state);
+    let until = Instant::now() + delay;
+    while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let response = Response {
         protocol: match behaviour {
             Behaviour::Version(n) => n,

@@ -14,6 +14,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use conformance::eni_stand_in::{Behaviour, PoolAddress, StandInAgent};
 use conformance::inspect::{ipv4_addrs, link_names, netlink, netns};
@@ -536,6 +537,66 @@ fn add_with_the_agent_absent_fails_with_11_and_leaves_nothing() {
         "{e}"
     );
     node.assert_clean();
+}
+
+/// The meta plugin killed while eni-ip waits for the agent's answer (the address assigned,
+/// nothing in the kernel yet): DEL, with no result cached, returns the address and leaves
+/// nothing.
+#[test]
+fn killed_mid_add_then_del_returns_the_address_and_leaves_nothing() {
+    let p = MetaPod::new();
+    let node = Node {
+        ns: PrivateNetns::new().unwrap(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let agent = node.agent(&[("10.0.1.60", 1)], Behaviour::Ready);
+    agent.set_add_delay(Duration::from_secs(30));
+    let conf = meta_with_eni_cluster(&p, &node);
+    let bin = PluginSet::Ours.bin_dir();
+    let mut child = netns(&p.node)
+        .run(|| {
+            std::process::Command::new(bin.join("meta-cni"))
+                .env_clear()
+                .env("CNI_COMMAND", "ADD")
+                .env("CNI_CONTAINERID", "pod1")
+                .env("CNI_NETNS", p.pod.path())
+                .env("CNI_IFNAME", "eth0")
+                .env("CNI_PATH", bin)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+        })
+        .unwrap()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(conf.as_bytes()).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while agent.held().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        agent.held().len(),
+        1,
+        "the agent assigned while the plugin waits"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        p.cache_files(),
+        1,
+        "the plan was cached before the delegate ran"
+    );
+
+    agent.set_add_delay(Duration::ZERO);
+    p.run(p.call("DEL", &conf)).quiet_success();
+    assert!(agent.held().is_empty(), "the address went back");
+    assert_eq!(p.cni_dir_files(), Vec::<String>::new(), "cache left");
+    assert_eq!(link_names(&p.pod), BTreeSet::from(["lo".to_string()]));
+    assert_eq!(link_names(&p.node), BTreeSet::from(["lo".to_string()]));
 }
 
 #[test]
