@@ -754,7 +754,7 @@ fn real_agent_binary() -> Option<PathBuf> {
 fn statement_45_real_agent_reuses_a_released_address_only_after_the_cooldown() {
     let Some(bin) = real_agent_binary() else {
         eprintln!(
-            "SKIPPED: no eni-ipamd (set ENI_IPAMD_BIN or build it next to meta-cni): the \
+            "skipped: no eni-ipamd (set ENI_IPAMD_BIN or build it next to meta-cni): the \
              stand-in agent has no cooldown to test"
         );
         return;
