@@ -17,6 +17,7 @@ const BUNDLED: &[(&str, &dyn Plugin)] = &[
     ("loopback", &loopback::Loopback),
     ("host-local", &host_local::HostLocal),
     ("bridge", &bridge::Bridge::new(&InProcess)),
+    ("eni-ip", &eni_ip_plugin::EniIp),
 ];
 
 /// The bundled delegate answering to `name`.

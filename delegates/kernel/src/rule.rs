@@ -132,6 +132,8 @@ impl Rule {
         }
         let family = Family::from_af(msg.header.family)?;
         let mut rule = Rule::new(family, u32::from(msg.header.table));
+        // Every rule in the kernel has a priority; it leaves FRA_PRIORITY out for 0.
+        rule.priority = Some(0);
         let prefix = |ip: IpAddr, len: u8| IpNet::new(ip, len).ok();
         for attr in &msg.attributes {
             match attr {

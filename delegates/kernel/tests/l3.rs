@@ -251,7 +251,7 @@ fn policy_rules_by_priority_source_destination_and_table() {
     let at_1536 = sb.nl.rules(Family::V4, Some(1536)).unwrap();
     assert_eq!(at_1536.len(), 2, "{at_1536:?}");
     assert!(at_1536.contains(&from_pod) && at_1536.contains(&big_table));
-    // The kernel's own rules are listed too (local, main, default).
+    // The kernel's own rules are listed too (local at 0, main, default).
     let all = sb.nl.rules(Family::V4, None).unwrap();
     assert!(all
         .iter()

@@ -11,8 +11,8 @@ use nix::sys::socket::{getsockopt, sockopt};
 use nix::unistd::geteuid;
 
 use super::{
-    AddNetwork, AgentError, Assigned, Call, Collected, DelNetwork, Gc, Outcome, Released, Request,
-    Response, Status, MAX_MESSAGE, PROTOCOL_VERSION,
+    AddNetwork, AgentError, Assigned, AttachmentKey, Call, Collected, DelNetwork, Gc, Lookup,
+    Outcome, Released, Request, Response, Status, MAX_MESSAGE, PROTOCOL_VERSION,
 };
 
 /// Why a call to the agent failed.
@@ -153,6 +153,14 @@ impl Client {
         }
     }
 
+    /// What an attachment holds, changing nothing (`None`: no address).
+    pub fn lookup(&self, key: AttachmentKey) -> Result<Option<Assigned>, ClientError> {
+        match self.call(Call::Lookup(Lookup { key }))? {
+            Outcome::Found(found) => Ok(found.assigned),
+            other => Err(unexpected("Lookup", &other)),
+        }
+    }
+
     /// One exchange: connect, check the peer, send, read the answer, check its version.
     /// An [`Outcome::Error`] comes back as [`ClientError::Agent`].
     pub fn call(&self, call: Call) -> Result<Outcome, ClientError> {
@@ -251,6 +259,7 @@ impl Outcome {
             Outcome::Released(_) => "released",
             Outcome::Collected(_) => "collected",
             Outcome::Status(_) => "status",
+            Outcome::Found(_) => "found",
             Outcome::Error(_) => "error",
         }
     }
@@ -352,6 +361,19 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("protocol version 2"), "{err}");
+    }
+
+    #[test]
+    fn a_lookup_sends_the_key_and_reads_what_it_holds() {
+        let reply = Response {
+            protocol: PROTOCOL_VERSION,
+            server: "s".into(),
+            outcome: Outcome::Found(super::super::Found { assigned: None }),
+        };
+        let (_dir, path, server) = serve_once(serde_json::to_vec(&reply).unwrap());
+        assert_eq!(Client::new(&path, "t").lookup(key()).unwrap(), None);
+        let request: Request = serde_json::from_slice(&server.join().unwrap()).unwrap();
+        assert!(matches!(request.call, Call::Lookup(ref l) if l.key == key()));
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub enum Call {
     Gc(Gc),
     /// Whether the agent is ready and has addresses to give (CNI STATUS).
     Status,
+    /// Which address an attachment holds, changing nothing (CNI CHECK).
+    Lookup(Lookup),
 }
 
 /// The key of one attachment, as the datastore keys its allocations.
@@ -142,6 +144,23 @@ pub struct ValidAttachment {
     pub ifname: String,
 }
 
+/// A lookup of one attachment's allocation (CNI CHECK): unlike a repeated
+/// [`Call::AddNetwork`], it never assigns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Lookup {
+    /// The attachment.
+    pub key: AttachmentKey,
+}
+
+/// The reply to a [`Lookup`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Found {
+    /// What the key holds, as [`Call::AddNetwork`] returned it; `None` when it holds nothing.
+    pub assigned: Option<Assigned>,
+}
+
 /// What a GC released.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -192,6 +211,8 @@ pub enum Outcome {
     Collected(Collected),
     /// The reply to [`Call::Status`].
     Status(Status),
+    /// The reply to [`Call::Lookup`].
+    Found(Found),
     /// The call failed.
     Error(AgentError),
 }
