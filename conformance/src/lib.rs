@@ -6,6 +6,7 @@
 
 pub mod bridge_scenarios;
 pub mod ec2_emulator;
+pub mod eni_agent;
 pub mod inspect;
 pub mod kernel_state;
 pub mod kube_api;
