@@ -256,6 +256,12 @@ impl EniAgent {
         child.wait().expect("wait for the agent")
     }
 
+    /// Sets an environment variable for the next (re)start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     /// Starts the agent again with the same directory and environment.
     #[track_caller]
     pub fn restart(&mut self) {

@@ -769,3 +769,81 @@ fn an_agent_with_no_node_in_imds_fails_to_start_clearly() {
     assert!(err.contains("exited before it was ready"), "{err}");
     assert!(log.contains("learning the node from IMDS"), "{log}");
 }
+
+#[test]
+fn reconcile_follows_an_address_unassigned_outside_the_agent() {
+    let (cloud, node) = node("t3.medium");
+    let agent = EniAgent::start(&cloud, &[]);
+    agent.wait_for("the primary ENI filled", SETTLE, || {
+        secondary_counts(&cloud, &node) == vec![5]
+    });
+    let a = add(&agent, "a");
+    add(&agent, "b");
+    // Someone takes pod a's address off the ENI behind the agent's back.
+    cloud
+        .ec2(
+            "UnassignPrivateIpAddresses",
+            &[
+                ("NetworkInterfaceId", &a.eni_id),
+                ("PrivateIpAddress.1", &a.address.to_string()),
+            ],
+        )
+        .ok();
+    // The next reconcile (1 s here) drops the address and its allocation, on disk too.
+    agent.wait_for("the allocation dropped", SETTLE, || {
+        agent.get("/v1/pods").as_array().unwrap().len() == 1
+    });
+    let on_disk = agent.read_checkpoint();
+    let held: Vec<&str> = on_disk["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["containerID"].as_str().unwrap())
+        .collect();
+    assert_eq!(held, vec!["b"]);
+    assert!(
+        agent.log().contains("block gone from EC2"),
+        "{}",
+        agent.log()
+    );
+    agent.wait_for("the agent's view", SETTLE, || {
+        consistent_with_ec2(&agent, &cloud, &node)
+    });
+    let metrics = agent.get_raw("/metrics").body;
+    assert!(
+        !metrics.contains("awscni_reconcile_count_total 0"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn switching_to_prefix_delegation_gives_back_the_free_secondary_ips() {
+    let (cloud, node) = node("t3.medium");
+    let mut agent = EniAgent::start(&cloud, &[]);
+    agent.wait_for("the primary ENI filled", SETTLE, || {
+        secondary_counts(&cloud, &node) == vec![5]
+    });
+    let a = add(&agent, "a");
+    assert!(agent.terminate().success());
+    agent.set_env("ENABLE_PREFIX_DELEGATION", "true");
+    agent.set_env("WARM_PREFIX_TARGET", "1");
+    agent.restart();
+    // The pod keeps its secondary IP; the 4 free ones go back; a free prefix comes.
+    agent.wait_for("IPs given back and a prefix", SETTLE, || {
+        let view = ec2_view(&cloud, &node);
+        let (ips, prefixes) = view.values().next().unwrap();
+        ips == &vec![a.address.to_string()] && prefixes.len() == 1
+    });
+    assert_eq!(add(&agent, "a"), a, "the restored allocation, same address");
+    let b = add(&agent, "b");
+    let prefix = ec2_view(&cloud, &node).values().next().unwrap().1[0].clone();
+    let network: Ipv4Addr = prefix.split_once('/').unwrap().0.parse().unwrap();
+    assert_eq!(
+        u32::from(b.address) & !0xf,
+        u32::from(network),
+        "new pods from the prefix"
+    );
+    agent.wait_for("the agent's view", SETTLE, || {
+        consistent_with_ec2(&agent, &cloud, &node)
+    });
+}

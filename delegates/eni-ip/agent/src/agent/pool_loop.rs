@@ -71,13 +71,12 @@ impl Agent {
             Some(Grow::AtEniLimit) => {
                 tracing::debug!("pool below target but at the ENI limit");
             }
-            Some(step) => {
-                if ops.grow_blocked_for().is_none() {
-                    self.grow(&mut ops, step).await?;
-                    outcome.grew = true;
-                }
+            // Growth waits out the insufficient-CIDR cooldown.
+            Some(step) if ops.grow_blocked_for().is_none() => {
+                self.grow(&mut ops, step).await?;
+                outcome.grew = true;
             }
-            None => {}
+            Some(_) | None => {}
         }
         if !plan.release.is_empty()
             && ops.last_decrease.elapsed() >= self.settings.timers.decrease_interval

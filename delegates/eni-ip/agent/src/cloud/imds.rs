@@ -36,7 +36,7 @@ async fn get(imds: &aws_config::imds::Client, path: &str) -> Result<Option<Strin
         Err(ImdsError::ErrorResponse(e)) if e.response().status().as_u16() == 404 => Ok(None),
         Err(source) => Err(CloudError::Imds {
             path: path.to_string(),
-            source,
+            source: Box::new(source),
         }),
     }
 }

@@ -54,9 +54,9 @@ pub enum CloudError {
     Imds {
         /// The metadata path.
         path: String,
-        /// The client's error.
+        /// The client's error (boxed: it is large, and failures are rare).
         #[source]
-        source: ImdsError,
+        source: Box<ImdsError>,
     },
     /// IMDS has no value where the agent needs one.
     #[error("IMDS GET {path}: not found")]
