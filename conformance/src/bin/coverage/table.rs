@@ -8,7 +8,7 @@ use conformance::plugin_set::REFERENCE_DIR;
 
 use crate::runs::Outcome;
 use crate::sources::{Statement, StatementTest};
-use crate::{STATEMENTS, TABLE_FILE, TESTS_DIR};
+use crate::{is_required, required_statements, TABLE_FILE, TESTS_DIR};
 
 /// A table cell: one line, no `|`, at most `max` characters, cut at a word.
 pub(crate) fn cell_text(text: &str, max: usize) -> String {
@@ -133,7 +133,7 @@ pub(crate) fn listed_in_table(table: &str) -> BTreeSet<(u32, String)> {
 /// Every problem that makes the table wrong or a statement untested.
 pub(crate) fn check(tests: &[StatementTest], table: &str) -> Vec<String> {
     let mut problems = Vec::new();
-    for n in 1..=STATEMENTS {
+    for n in required_statements() {
         if !tests.iter().any(|t| t.statements.contains(&n)) {
             problems.push(format!(
                 "statement {n} has no test: name one `statement_{n:02}_...` in {TESTS_DIR}"
@@ -142,7 +142,7 @@ pub(crate) fn check(tests: &[StatementTest], table: &str) -> Vec<String> {
     }
     for t in tests {
         for n in &t.statements {
-            if !(1..=STATEMENTS).contains(n) {
+            if !is_required(*n) {
                 problems.push(format!(
                     "{} names statement {n}, which does not exist",
                     t.id()
@@ -153,7 +153,7 @@ pub(crate) fn check(tests: &[StatementTest], table: &str) -> Vec<String> {
     let wanted: BTreeSet<(u32, String)> = tests
         .iter()
         .flat_map(|t| t.statements.iter().map(|n| (*n, t.id())))
-        .filter(|(n, _)| (1..=STATEMENTS).contains(n))
+        .filter(|(n, _)| is_required(*n))
         .collect();
     let listed = listed_in_table(table);
     for (n, id) in wanted.difference(&listed) {
