@@ -663,6 +663,12 @@ fn protocol_versions_garbage_idempotence_and_gc() {
         s.read_to_string(&mut answer).unwrap();
         serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
     };
+    // Root-only: the socket 0600 in a 0700 directory the agent made.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&agent.socket()), 0o600);
+    assert_eq!(mode(agent.socket().parent().unwrap()), 0o700);
+    assert_eq!(mode(agent.checkpoint().parent().unwrap()), 0o700);
     // Another version, even with a body of another shape: refused, with the agent's own.
     let other = raw(br#"{"protocol":999,"client":"future","call":{"kind":"teleport"}}"#);
     assert_eq!(other.protocol, PROTOCOL_VERSION);
