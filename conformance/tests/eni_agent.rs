@@ -853,3 +853,64 @@ fn switching_to_prefix_delegation_gives_back_the_free_secondary_ips() {
         consistent_with_ec2(&agent, &cloud, &node)
     });
 }
+
+#[test]
+fn failed_attach_or_attribute_change_leaves_nothing_half_made() {
+    let (cloud, node) = node("t3.medium");
+    // The first new ENI fails to attach, the second fails its delete-on-termination change;
+    // the primary ENI's first fill is refused as over its limit (our view is re-read).
+    cloud.fail_next("AttachNetworkInterface", "InvalidParameterValue", 1);
+    cloud.fail_next(
+        "ModifyNetworkInterfaceAttribute",
+        "InvalidParameterValue",
+        1,
+    );
+    cloud.fail_next(
+        "AssignPrivateIpAddresses",
+        "PrivateIpAddressLimitExceeded",
+        1,
+    );
+    let agent = EniAgent::start(&cloud, &[("WARM_ENI_TARGET", "2")]);
+    agent.wait_for("two full ENIs", SETTLE, || {
+        secondary_counts(&cloud, &node) == vec![5, 5]
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // Of the three ENIs created, the two that failed are deleted: none is left detached.
+    assert!(
+        detached_enis(&cloud).is_empty(),
+        "{:?}",
+        detached_enis(&cloud)
+    );
+    assert_eq!(cloud.state()["enis"].as_array().unwrap().len(), 2);
+    let calls = cloud.calls();
+    let count = |action: &str, code: Option<&str>| {
+        calls
+            .iter()
+            .filter(|c| c.action == action && c.code.as_deref() == code)
+            .count()
+    };
+    assert_eq!(count("CreateNetworkInterface", None), 3);
+    assert_eq!(count("DeleteNetworkInterface", None), 2);
+    assert_eq!(
+        count("DetachNetworkInterface", None),
+        1,
+        "only the attached one is detached"
+    );
+    // After PrivateIpAddressLimitExceeded the ENI is re-read from EC2.
+    let refused = calls
+        .iter()
+        .position(|c| c.code.as_deref() == Some("PrivateIpAddressLimitExceeded"))
+        .unwrap();
+    assert_eq!(
+        calls[refused + 1].action,
+        "DescribeNetworkInterfaces",
+        "{calls:?}"
+    );
+    assert_eq!(
+        cloud.enis_of(&node.instance_id)[1]["attachment"]["delete_on_termination"],
+        true
+    );
+    agent.wait_for("the agent's view", SETTLE, || {
+        consistent_with_ec2(&agent, &cloud, &node)
+    });
+}
