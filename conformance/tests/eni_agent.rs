@@ -871,17 +871,30 @@ fn failed_attach_or_attribute_change_leaves_nothing_half_made() {
         1,
     );
     let agent = EniAgent::start(&cloud, &[("WARM_ENI_TARGET", "2")]);
-    agent.wait_for("two full ENIs", SETTLE, || {
-        secondary_counts(&cloud, &node) == vec![5, 5]
+    // A failed ENI is briefly attached before it is freed: wait for the third ENI, and for
+    // the agent to hold what EC2 has.
+    agent.wait_for("two full ENIs, the third one made", SETTLE, || {
+        let made = cloud
+            .calls()
+            .iter()
+            .filter(|c| c.action == "CreateNetworkInterface" && c.code.is_none())
+            .count();
+        made == 3
+            && secondary_counts(&cloud, &node) == vec![5, 5]
+            && consistent_with_ec2(&agent, &cloud, &node)
     });
-    std::thread::sleep(Duration::from_millis(300));
     // Of the three ENIs created, the two that failed are deleted: none is left detached.
     assert!(
         detached_enis(&cloud).is_empty(),
         "{:?}",
         detached_enis(&cloud)
     );
-    assert_eq!(cloud.state()["enis"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        cloud.state()["enis"].as_array().unwrap().len(),
+        2,
+        "{}",
+        agent.log()
+    );
     let calls = cloud.calls();
     let count = |action: &str, code: Option<&str>| {
         calls
