@@ -7,6 +7,7 @@
 pub mod bridge_scenarios;
 pub mod ec2_emulator;
 pub mod emulated_vpc;
+pub mod eni_agent;
 pub mod eni_stand_in;
 pub mod inspect;
 pub mod kernel_state;

@@ -15,7 +15,9 @@ use crate::datastore::DataStore;
 use crate::eni::IPS_PER_PREFIX;
 use crate::limits::PoolLimits;
 
-pub use plan::{plan, plan_decrease, plan_increase, CidrKind, Grow, Plan, Release};
+pub use plan::{
+    plan, plan_decrease, plan_demand_increase, plan_increase, CidrKind, Grow, Plan, Release,
+};
 
 /// How far the pool is from the IP targets (`datastoreTargetState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -134,6 +134,39 @@ pub fn plan_increase(config: &WarmPoolConfig, limits: &PoolLimits, ds: &DataStor
     Some(Grow::AtEniLimit)
 }
 
+/// The step that makes room for one more allocation when an ADD finds no usable address,
+/// whatever the targets say (cooling addresses count as available for the targets, so the
+/// pool can be "warm enough" and still have nothing to hand out). ipamd's ADD fails and
+/// waits for the next pool tick; the agent grows at once instead, by the same rules: the
+/// targets' step when they ask for one, else an ENI with room gets what one new block-set
+/// would (at least 1), else a new ENI with what the targets would give it (at least 1).
+pub fn plan_demand_increase(config: &WarmPoolConfig, limits: &PoolLimits, ds: &DataStore) -> Grow {
+    if let Some(grow) = plan_increase(config, limits, ds) {
+        return grow;
+    }
+    let kind = if ds.prefix_delegation() {
+        CidrKind::Prefixes
+    } else {
+        CidrKind::SecondaryIps
+    };
+    let per_eni = limits.max_cidrs_per_eni();
+    if let Some(eni) = ds.eni_needing_cidrs(per_eni, false) {
+        let room = per_eni - eni.cidrs().count() as u32;
+        return Grow::Assign {
+            eni_id: eni.id.clone(),
+            count: room.min(eni_resources_to_allocate(config, limits, ds).max(1)),
+            kind,
+        };
+    }
+    if has_room_for_eni(limits, ds) {
+        return Grow::AttachEni {
+            count: eni_resources_to_allocate(config, limits, ds).max(1),
+            kind,
+        };
+    }
+    Grow::AtEniLimit
+}
+
 /// `tryUnassignCidrsFromAll`: the whole free blocks to give back, `over` of them at most
 /// (the IP targets' over, or the free prefixes beyond `WARM_PREFIX_TARGET`), taken ENI by
 /// ENI in device-index order.

@@ -379,3 +379,47 @@ fn eni_freed_after_the_releases_of_the_same_tick() {
     );
     assert_eq!(p.free_eni, None);
 }
+
+#[test]
+fn demand_increase_grows_when_every_free_address_is_cooling() {
+    // WARM_IP_TARGET 2 with 5 IPs on the primary ENI, 3 held and 2 released just now: the
+    // targets are met (cooling addresses count as available) yet nothing can be handed out.
+    let config = cfg(2, 0);
+    let limits = PoolLimits::new(M5_LARGE, &config);
+    let (mut ds, _clock) = store(false);
+    ds.add_eni(eni(0, true, &refs(&ips(0, 5)))).unwrap();
+    fill(&mut ds, 0, 5);
+    ds.release(&key(0));
+    ds.release(&key(1));
+    assert_eq!(plan_increase(&config, &limits, &ds), None);
+    assert_eq!(
+        plan_demand_increase(&config, &limits, &ds),
+        Grow::Assign {
+            eni_id: "eni-0".into(),
+            count: 1,
+            kind: CidrKind::SecondaryIps
+        }
+    );
+}
+
+#[test]
+fn demand_increase_attaches_then_stops_at_the_limit() {
+    let config = WarmPoolConfig {
+        max_eni: Some(2),
+        ..cfg(1, 0)
+    };
+    let limits = PoolLimits::new(M5_LARGE, &config);
+    let (mut ds, _clock) = store(false);
+    ds.add_eni(eni(0, true, &refs(&ips(0, 9)))).unwrap();
+    fill(&mut ds, 0, 9);
+    assert!(matches!(
+        plan_demand_increase(&config, &limits, &ds),
+        Grow::AttachEni { count, kind: CidrKind::SecondaryIps } if count >= 1
+    ));
+    ds.add_eni(eni(1, false, &refs(&ips(1, 9)))).unwrap();
+    fill(&mut ds, 9, 9);
+    assert_eq!(
+        plan_demand_increase(&config, &limits, &ds),
+        Grow::AtEniLimit
+    );
+}
