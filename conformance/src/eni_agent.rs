@@ -30,6 +30,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::ec2_emulator::{request, Ec2Emulator, HttpResponse};
+use crate::emulated_vpc::EmulatedVpc;
 
 /// How long the agent may take to learn the node and print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -74,14 +75,33 @@ pub struct EniAgent {
     env: Vec<(String, String)>,
     child: Option<Child>,
     introspection: Option<SocketAddr>,
+    /// The node namespace it runs in, when it runs in an emulated VPC's node.
+    netns: Option<kernel::Netns>,
 }
 
 impl EniAgent {
     /// Starts the agent against `cloud` with `env` on top of [`FAST_TIMERS`]; panics with its
-    /// log if it does not become ready.
+    /// log if it does not become ready. It runs in the test's namespace, so it leaves the
+    /// node's network alone (`ENI_IPAMD_MANAGE_NODE_NETWORK=false`): these runs test the pool.
     #[track_caller]
     pub fn start(cloud: &Ec2Emulator, env: &[(&str, &str)]) -> EniAgent {
         let mut agent = EniAgent::new(cloud, env);
+        if let Err(e) = agent.spawn() {
+            panic!("eni-ipamd did not start: {e}\n{}", agent.log());
+        }
+        agent
+    }
+
+    /// Starts the agent in the node namespace of `vpc`, managing the node's network as in
+    /// production (rule 1024, SNAT, each secondary ENI's routing), with `env` on top of
+    /// [`FAST_TIMERS`]; panics with its log if it does not become ready.
+    #[track_caller]
+    pub fn start_in(vpc: &EmulatedVpc, env: &[(&str, &str)]) -> EniAgent {
+        let mut agent = EniAgent::new(vpc.cloud(), env);
+        agent.netns = Some(vpc.node().netns().expect("open the node namespace"));
+        agent
+            .env
+            .push(("ENI_IPAMD_MANAGE_NODE_NETWORK".into(), "true".into()));
         if let Err(e) = agent.spawn() {
             panic!("eni-ipamd did not start: {e}\n{}", agent.log());
         }
@@ -111,6 +131,7 @@ impl EniAgent {
             ("AWS_EC2_ENDPOINT".into(), cloud.ec2_url()),
             ("AWS_EC2_METADATA_SERVICE_ENDPOINT".into(), cloud.imds_url()),
             ("RUST_LOG".into(), "info,aws_smithy_runtime=warn".into()),
+            ("ENI_IPAMD_MANAGE_NODE_NETWORK".into(), "false".into()),
         ];
         all.extend(
             FAST_TIMERS
@@ -123,6 +144,7 @@ impl EniAgent {
             env: all,
             child: None,
             introspection: None,
+            netns: None,
         }
     }
 
@@ -170,7 +192,13 @@ impl EniAgent {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
-        let mut child = command.spawn().map_err(|e| format!("spawn: {e}"))?;
+        let spawned = match &self.netns {
+            Some(netns) => netns
+                .run(|| command.spawn())
+                .map_err(|e| format!("enter the node namespace: {e}"))?,
+            None => command.spawn(),
+        };
+        let mut child = spawned.map_err(|e| format!("spawn: {e}"))?;
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -214,8 +242,12 @@ impl EniAgent {
     /// `GET path` on the introspection server.
     #[track_caller]
     pub fn get_raw(&self, path: &str) -> HttpResponse {
-        request(self.introspection(), "GET", path, &[], b"")
-            .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log()))
+        let get = || request(self.introspection(), "GET", path, &[], b"");
+        let answer = match &self.netns {
+            Some(netns) => netns.run(get).expect("enter the node namespace"),
+            None => get(),
+        };
+        answer.unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log()))
     }
 
     /// `GET path` on the introspection server, as JSON (panics unless 200).

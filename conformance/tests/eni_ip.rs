@@ -1,15 +1,13 @@
-//! The `eni-ip` plugin through the multi-call binary (CONFORMANCE.md statements 44 and 45,
-//! the parts the plugin owns), on real namespaces: every test has its own node namespace
-//! (where the plugin runs: host veths, the /32 routes, rules 512 and 1536) and pod
-//! namespaces; nothing touches the machine's root namespace, and everything vanishes with
-//! the test, panics included.
+//! The `eni-ip` plugin's own behaviour through the multi-call binary, on real namespaces:
+//! every test has its own node namespace (where the plugin runs: host veths, the /32
+//! routes, rules 512 and 1536) and pod namespaces; nothing touches the machine's root
+//! namespace, and everything vanishes with the test, panics included.
 //!
-//! The agent is the protocol stand-in (`conformance::eni_stand_in`) for the datapath, DEL,
-//! CHECK, STATUS and failure paths; the agent's own behaviour (the pool, the cooldown) is
-//! tested against `eni-ipamd` itself (`statement_45_real_agent_...`, skipped until the
-//! binary is built). Statement 44's VPC reachability (a VPC peer, the internet through
-//! SNAT) needs the emulated VPC router and the agent's node-wide routing, which are not
-//! part of the plugin: here two pods of one node reach each other through the node.
+//! The agent here is the protocol stand-in (`conformance::eni_stand_in`), which can answer
+//! what the real agent cannot be made to on demand: another protocol version, "not ready",
+//! a reply held back while the plugin is killed, a chosen address on a chosen ENI. The
+//! statements themselves (44, 45) are tested end to end with the real agent in the emulated
+//! VPC, in `eni_vpc.rs`.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -19,7 +17,7 @@ use std::time::{Duration, Instant};
 use conformance::eni_stand_in::{Behaviour, PoolAddress, StandInAgent};
 use conformance::inspect::{ipv4_addrs, link_names, netlink, netns};
 use conformance::meta_pod::{nad, MetaPod};
-use conformance::{meta_cni_binary, Call, Output, PluginSet};
+use conformance::{Call, Output, PluginSet};
 use eni_ip::protocol::Call as AgentCall;
 use kernel::{Family, PrivateNetns, Route, Rule, RT_TABLE_MAIN};
 use serde_json::{json, Value};
@@ -179,7 +177,7 @@ fn from_pod(address: &str, table: u32) -> Rule {
 }
 
 #[test]
-fn statement_44_add_builds_the_datapath_of_a_primary_eni_address() {
+fn add_builds_the_datapath_of_a_primary_eni_address() {
     let node = Node::new();
     let pod = PrivateNetns::new().unwrap();
     let agent = node.agent(&[("10.0.1.20", 0)], Behaviour::Ready);
@@ -242,7 +240,7 @@ fn statement_44_add_builds_the_datapath_of_a_primary_eni_address() {
 }
 
 #[test]
-fn statement_44_a_secondary_eni_address_gets_rule_1536_to_its_table() {
+fn a_secondary_eni_address_gets_rule_1536_to_its_table() {
     let node = Node::new();
     let pod = PrivateNetns::new().unwrap();
     let _agent = node.agent(&[("10.0.1.60", 1)], Behaviour::Ready);
@@ -280,7 +278,7 @@ fn ping(from: &PrivateNetns, to: &str) -> bool {
 /// Two pods of one node reach each other with their own addresses, through the node's
 /// rules and /32 routes (the VPC parts of statement 44 need the emulated VPC router).
 #[test]
-fn statement_44_two_pods_reach_each_other_through_the_node() {
+fn two_pods_reach_each_other_through_the_node() {
     let node = Node::new();
     let (a, b) = (PrivateNetns::new().unwrap(), PrivateNetns::new().unwrap());
     let _agent = node.agent(&[("10.0.1.20", 0), ("10.0.1.60", 1)], Behaviour::Ready);
@@ -299,7 +297,7 @@ fn statement_44_two_pods_reach_each_other_through_the_node() {
 }
 
 #[test]
-fn statement_45_del_removes_every_per_pod_rule_route_and_link_and_returns_the_address() {
+fn del_removes_every_per_pod_rule_route_and_link_and_returns_the_address() {
     let node = Node::new();
     let pod = PrivateNetns::new().unwrap();
     let agent = node.agent(&[("10.0.1.60", 1)], Behaviour::Ready);
@@ -344,7 +342,7 @@ fn a_del_naming_another_pods_address_leaves_that_pod_alone() {
 }
 
 #[test]
-fn statement_45_del_with_the_agent_down_still_removes_the_per_pod_state() {
+fn del_with_the_agent_down_still_removes_the_per_pod_state() {
     let node = Node::new();
     let conf = node.conf(json!({}));
     // With the address from prevResult (the runtime's or meta plugin's cache), and without
@@ -371,7 +369,7 @@ fn statement_45_del_with_the_agent_down_still_removes_the_per_pod_state() {
 }
 
 #[test]
-fn statement_45_check_fails_after_any_piece_is_removed() {
+fn check_fails_after_any_piece_is_removed() {
     type Remove = fn(&Node, &PrivateNetns, &StandInAgent);
     let pieces: [(&str, Remove); 9] = [
         ("address 10.0.1.60/32 on eth0", |_, pod, _| {
@@ -455,7 +453,7 @@ fn statement_45_check_fails_after_any_piece_is_removed() {
 }
 
 #[test]
-fn statement_45_status_is_50_while_the_agent_is_unavailable_or_the_pool_is_empty() {
+fn status_is_50_while_the_agent_is_unavailable_or_the_pool_is_empty() {
     let node = Node::new();
     let pod = PrivateNetns::new().unwrap();
     let conf = node.conf(json!({}));
@@ -737,32 +735,5 @@ fn a_secondary_network_through_meta_keeps_the_cluster_default_route() {
     assert!(
         !rules.iter().any(|r| matches!(r.priority, Some(512 | 1536))),
         "{rules:?}"
-    );
-}
-
-/// The real agent: `$ENI_IPAMD_BIN`, else `eni-ipamd` built next to the test.
-fn real_agent_binary() -> Option<PathBuf> {
-    std::env::var_os("ENI_IPAMD_BIN")
-        .map(PathBuf::from)
-        .or_else(|| Some(meta_cni_binary().with_file_name("eni-ipamd")))
-        .filter(|p| p.exists())
-}
-
-/// Statement 45's pool part: a released address is handed out again only after the
-/// agent's `IP_COOLDOWN_PERIOD`. Needs `eni-ipamd` against the EC2 emulator.
-#[test]
-fn statement_45_real_agent_reuses_a_released_address_only_after_the_cooldown() {
-    let Some(bin) = real_agent_binary() else {
-        eprintln!(
-            "skipped: no eni-ipamd (set ENI_IPAMD_BIN or build it next to meta-cni): the \
-             stand-in agent has no cooldown to test"
-        );
-        return;
-    };
-    panic!(
-        "{} exists but this test does not start it yet: wire conformance::eni_agent (the \
-         agent against conformance::ec2_emulator) in here, then ADD, DEL and ADD again with \
-         IP_COOLDOWN_PERIOD set and assert the second address differs within the cooldown",
-        bin.display()
     );
 }

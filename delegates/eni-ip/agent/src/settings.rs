@@ -91,6 +91,15 @@ pub struct Settings {
     pub timers: Timers,
     /// `AWS_VPC_K8S_CNI_EXTERNALSNAT`: an external NAT does egress SNAT.
     pub use_external_snat: bool,
+    /// The node-wide datapath (rule 1024, SNAT, each secondary ENI's table and rule 32765)
+    /// is the agent's to make (`ENI_IPAMD_MANAGE_NODE_NETWORK`, default true; false only
+    /// where something else owns the node's network, e.g. the pool tests).
+    pub manage_node_network: bool,
+    /// The pods' host veth prefix, as the plugin's `vethPrefix` (`AWS_VPC_K8S_CNI_VETHPREFIX`,
+    /// default `eni`): the connmark rules match it.
+    pub veth_prefix: String,
+    /// Secondary ENIs' MTU (`AWS_VPC_ENI_MTU`, default 9001).
+    pub eni_mtu: u32,
     /// `--socket`.
     pub socket: PathBuf,
     /// `--checkpoint`.
@@ -116,7 +125,8 @@ ipamd does and hands addresses to the eni-ip plugin over a Unix socket.
                            /healthz, /readyz (default 127.0.0.1:61679; port 0: any)
 
 Environment: WARM_ENI_TARGET, WARM_IP_TARGET, MINIMUM_IP_TARGET, WARM_PREFIX_TARGET, MAX_ENI,
-ENABLE_PREFIX_DELEGATION, IP_COOLDOWN_PERIOD, AWS_VPC_K8S_CNI_EXTERNALSNAT, AWS_REGION,
+ENABLE_PREFIX_DELEGATION, IP_COOLDOWN_PERIOD, AWS_VPC_K8S_CNI_EXTERNALSNAT,
+AWS_VPC_K8S_CNI_VETHPREFIX, AWS_VPC_ENI_MTU, ENI_IPAMD_MANAGE_NODE_NETWORK, AWS_REGION,
 AWS_EC2_ENDPOINT, AWS_EC2_METADATA_SERVICE_ENDPOINT, ENI_IPAMD_EC2_MAX_ATTEMPTS, and the timers
 ENI_IPAMD_{POOL_INTERVAL,RECONCILE_INTERVAL,DECREASE_INTERVAL,INSUFFICIENT_CIDR_COOLDOWN,
 MIN_ENI_LIFETIME,RECONCILE_COOLDOWN,DETACH_WAIT}_MS.
@@ -183,18 +193,20 @@ impl Settings {
         }
         // A zero pool interval would spin.
         timers.pool_interval = timers.pool_interval.max(Duration::from_millis(10));
-        let use_external_snat = match get("AWS_VPC_K8S_CNI_EXTERNALSNAT") {
-            None => false,
+        let boolean = |key: &'static str, default: bool| match get(key) {
+            None => Ok(default),
             Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                _ => {
-                    return Err(SettingsError::NotABoolean {
-                        key: "AWS_VPC_K8S_CNI_EXTERNALSNAT",
-                        value: v,
-                    })
-                }
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(SettingsError::NotABoolean { key, value: v }),
             },
+        };
+        let use_external_snat = boolean("AWS_VPC_K8S_CNI_EXTERNALSNAT", false)?;
+        let manage_node_network = boolean("ENI_IPAMD_MANAGE_NODE_NETWORK", true)?;
+        let veth_prefix = get("AWS_VPC_K8S_CNI_VETHPREFIX").unwrap_or_else(|| "eni".into());
+        let eni_mtu = match get("AWS_VPC_ENI_MTU") {
+            Some(v) => int("AWS_VPC_ENI_MTU", &v)?.clamp(576, 9001) as u32,
+            None => 9001,
         };
         let max_connections = match get("ENI_IPAMD_MAX_CONNECTIONS") {
             Some(v) => int("ENI_IPAMD_MAX_CONNECTIONS", &v)?.clamp(1, 4096) as usize,
@@ -214,6 +226,9 @@ impl Settings {
             warm_pool,
             timers,
             use_external_snat,
+            manage_node_network,
+            veth_prefix,
+            eni_mtu,
             socket: PathBuf::from(DEFAULT_SOCKET),
             checkpoint: PathBuf::from(DEFAULT_CHECKPOINT_PATH),
             introspection: DEFAULT_INTROSPECTION.parse().expect("a valid default"),

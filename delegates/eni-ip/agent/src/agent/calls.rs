@@ -17,9 +17,6 @@ use super::{Agent, PoolError, State};
 /// the next attaches a new one).
 const ADD_GROW_STEPS: usize = 3;
 
-/// The route table of an ENI's traffic: `main` for the primary, else device index + 1.
-const MAIN_TABLE: u32 = 254;
-
 fn error(code: ErrorCode, message: impl Into<String>) -> AgentError {
     AgentError {
         code,
@@ -133,11 +130,7 @@ impl Agent {
             eni_id: a.eni_id.clone(),
             eni_mac: state.macs.get(&a.eni_id).cloned().unwrap_or_default(),
             device_index: a.device_index,
-            route_table: if a.device_index == 0 {
-                MAIN_TABLE
-            } else {
-                a.device_index + 1
-            },
+            route_table: eni_node_network::route_table(a.device_index),
             subnet,
             vpc_cidrs: self.node.vpc_cidrs.clone(),
             node_ip: self.node.primary_ip,

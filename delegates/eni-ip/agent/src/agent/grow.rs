@@ -9,6 +9,7 @@ use eni_ip::warm_pool::{CidrKind, Grow};
 use eni_ip::Eni;
 use ipnet::Ipv4Net;
 
+use super::node_network::SecondaryEni;
 use super::{cloud_err, Agent, PoolError, PoolOps};
 use crate::cloud::{CloudError, PRIVATE_IP_LIMIT_EXCEEDED, REQUEST_LIMIT_EXCEEDED};
 
@@ -155,6 +156,22 @@ impl Agent {
             return Err(cloud_err(format!("marking {eni_id} delete-on-termination"))(err));
         }
         self.wait_in_imds(&eni_id).await;
+        let secondary = SecondaryEni {
+            id: eni_id.clone(),
+            mac: created.facts.mac.clone(),
+            device_index,
+            primary_ip: created.facts.primary_ip,
+            subnet: created.facts.subnet,
+        };
+        if let Err(source) = self.setup_eni_network(&secondary).await {
+            // Nothing half-made: an ENI the node cannot route goes back.
+            self.teardown_eni_network(&secondary).await;
+            self.free_in_ec2(&eni_id, Some(&attachment_id)).await;
+            return Err(PoolError::NodeNetwork {
+                eni: eni_id,
+                source,
+            });
+        }
         let mut state = self.lock();
         let eni = Eni::new(
             &eni_id,
@@ -173,6 +190,7 @@ impl Agent {
         }
         state.macs.insert(eni_id.clone(), created.facts.mac.clone());
         state.attachments.insert(eni_id.clone(), attachment_id);
+        state.secondaries.insert(eni_id.clone(), secondary);
         tracing::info!(eni = %eni_id, device_index, count, ?kind, "ENI attached");
         Ok(())
     }

@@ -9,6 +9,7 @@
 
 mod calls;
 mod grow;
+mod node_network;
 mod pool_loop;
 mod reconcile;
 mod shrink;
@@ -28,6 +29,7 @@ use crate::metrics::Metrics;
 use crate::node::NodeInfo;
 use crate::settings::Settings;
 
+pub use node_network::NodeNetworkError;
 pub use pool_loop::run_pool_loop;
 pub use startup::StartError;
 
@@ -39,6 +41,8 @@ struct State {
     macs: HashMap<String, String>,
     /// ENI id → attachment id (needed to detach it).
     attachments: HashMap<String, String>,
+    /// Secondary ENI id → what its node-wide routing was made from (to remove it).
+    secondaries: HashMap<String, node_network::SecondaryEni>,
 }
 
 /// What only the pool manager's serialised section touches.
@@ -89,6 +93,15 @@ pub enum PoolError {
     /// The checkpoint could not be written.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A new ENI's node-wide routing could not be made (the ENI was freed again).
+    #[error("setting up the network of ENI {eni}: {source}")]
+    NodeNetwork {
+        /// The ENI.
+        eni: String,
+        /// The failure.
+        #[source]
+        source: NodeNetworkError,
+    },
 }
 
 fn cloud_err(doing: impl Into<String>) -> impl FnOnce(CloudError) -> PoolError {

@@ -66,8 +66,15 @@ impl Agent {
                 return Ok(());
             }
             state.macs.remove(eni_id);
-            state.attachments.remove(eni_id)
+            (
+                state.attachments.remove(eni_id),
+                state.secondaries.remove(eni_id),
+            )
         };
+        let (attachment, secondary) = attachment;
+        if let Some(secondary) = &secondary {
+            self.teardown_eni_network(secondary).await;
+        }
         self.update_gauges();
         if !self.free_in_ec2(eni_id, attachment.as_deref()).await {
             return Err(PoolError::NotFreed {

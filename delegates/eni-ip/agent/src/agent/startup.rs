@@ -10,6 +10,7 @@ use eni_ip::checkpoint::{self, CheckpointData, CheckpointError};
 use eni_ip::{limits, DataStore, DataStoreError, Eni, PoolLimits, SystemClock};
 use ipnet::Ipv4Net;
 
+use super::node_network::SecondaryEni;
 use super::{Agent, PoolOps, State};
 use crate::cloud::{Cloud, CloudError};
 use crate::metrics::Metrics;
@@ -39,6 +40,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The node-wide datapath could not be made.
+    #[error("setting up the node's network: {0}")]
+    NodeNetwork(#[from] super::NodeNetworkError),
     /// IMDS and EC2 describe ENIs the datastore refuses (overlapping blocks).
     #[error("ENI {eni}: {source}")]
     DataStore {
@@ -93,6 +97,7 @@ impl Agent {
         let mut ds = DataStore::new(options, Arc::new(SystemClock));
         let mut macs = HashMap::new();
         let mut attachments = HashMap::new();
+        let mut secondaries = HashMap::new();
         let mut unmanaged = 0u32;
         for imds in &imds_enis {
             let ec2 = ec2_enis.iter().find(|e| e.id == imds.id);
@@ -123,6 +128,18 @@ impl Agent {
                     })?;
             }
             macs.insert(imds.id.clone(), imds.mac.clone());
+            if imds.id != node.primary_eni_id {
+                secondaries.insert(
+                    imds.id.clone(),
+                    SecondaryEni {
+                        id: imds.id.clone(),
+                        mac: imds.mac.clone(),
+                        device_index: imds.device_index,
+                        primary_ip: facts.primary_ip.or(imds.primary_ip),
+                        subnet: imds.subnet,
+                    },
+                );
+            }
             if let Some(a) = &facts.attachment_id {
                 attachments.insert(imds.id.clone(), a.clone());
             }
@@ -147,6 +164,7 @@ impl Agent {
                 ds,
                 macs,
                 attachments,
+                secondaries: secondaries.clone(),
             }),
             pool_ops: tokio::sync::Mutex::new(PoolOps {
                 last_decrease: now,
@@ -160,6 +178,9 @@ impl Agent {
             let state = agent.lock();
             agent.write_checkpoint(&state)?;
         }
+        agent
+            .setup_node_network(secondaries.into_values().collect())
+            .await?;
         agent.unassign_other_mode().await;
         agent.update_gauges();
         Ok(agent)

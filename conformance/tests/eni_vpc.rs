@@ -1,0 +1,286 @@
+//! The ENI datapath end to end (CONFORMANCE.md statements 44 and 45), with every part real:
+//! the emulated cloud (moto's EC2 and IMDS), the emulated VPC around it (ENIs hot-plugged into
+//! the node with their EC2 MACs, a router that delivers each address to its ENI and drops
+//! what an ENI sends from another's address), `eni-ipamd` in the node's namespace keeping the
+//! warm pool and the node-wide datapath (rule 1024, SNAT, each secondary ENI's table and
+//! rule 32765), and the `eni-ip` plugin through the multi-call binary.
+//!
+//! Everything lives in namespaces the test makes; traffic goes only between them.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use conformance::ec2_emulator::NodeSpec;
+use conformance::emulated_vpc::{
+    seen_from, EchoServer, EmulatedVpc, ECHO_PORT, INTERNET_IP, PEER_IP,
+};
+use conformance::eni_agent::EniAgent;
+use conformance::inspect::{ipv4_addrs, link_names, netlink, netns};
+use conformance::{Call, Output, PluginSet};
+use eni_ip::protocol::{AddNetwork, AttachmentKey};
+use kernel::{Family, PrivateNetns, Rule, RT_TABLE_MAIN};
+use serde_json::{json, Value};
+
+/// A node of the emulated VPC with its agent.
+struct Node {
+    // Before `vpc`: the agent is stopped before its node goes.
+    agent: EniAgent,
+    vpc: EmulatedVpc,
+}
+
+impl Node {
+    /// A t3.medium (3 ENIs of 6 addresses: 5 for pods on each) and its agent, with a short
+    /// `IP_COOLDOWN_PERIOD`.
+    fn start() -> Node {
+        let vpc = EmulatedVpc::start(&NodeSpec::new("t3.medium"));
+        let agent = EniAgent::start_in(&vpc, &[("IP_COOLDOWN_PERIOD", "2")]);
+        Node { agent, vpc }
+    }
+
+    fn conf(&self) -> String {
+        json!({"cniVersion": "1.1.0", "name": "vpc", "type": "eni-ip",
+            "agentSocket": self.agent.socket()})
+        .to_string()
+    }
+
+    /// One call of the plugin for pod `name` (container `name`), from the node.
+    fn call(&self, verb: &str, pod: &PrivateNetns, name: &str, conf: &str) -> Output {
+        Call::new(PluginSet::Ours, "eni-ip", verb)
+            .container(name, &pod.path(), "eth0")
+            .var(
+                "CNI_ARGS",
+                &format!("K8S_POD_NAMESPACE=default;K8S_POD_NAME={name}"),
+            )
+            .stdin(conf)
+            .run_in(&netns(self.vpc.node()))
+    }
+
+    /// ADD of pod `name`: its namespace, the result, and its address.
+    fn add(&self, name: &str) -> (PrivateNetns, Value, Ipv4Addr) {
+        let pod = PrivateNetns::new().expect("a pod namespace");
+        let result = self.call("ADD", &pod, name, &self.conf()).success();
+        let address = result["ips"][0]["address"]
+            .as_str()
+            .and_then(|a| a.strip_suffix("/32"))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("a /32 in {result}"));
+        (pod, result, address)
+    }
+
+    fn with_prev(&self, result: &Value) -> String {
+        let mut conf: Value = serde_json::from_str(&self.conf()).unwrap();
+        conf["prevResult"] = result.clone();
+        conf.to_string()
+    }
+
+    /// Takes addresses from the agent for other attachments until one comes from an ENI
+    /// other than the primary: the primary ENI is then full, and the next pod's address is
+    /// a secondary ENI's.
+    fn fill_the_primary_eni(&self) {
+        let primary = self.vpc.seeded().primary_eni_id.clone();
+        let client = self.agent.client();
+        for i in 0.. {
+            assert!(i < 10, "the primary ENI never filled up");
+            let assigned = client
+                .add_network(AddNetwork {
+                    key: AttachmentKey {
+                        network: "vpc".into(),
+                        container_id: format!("filler-{i}"),
+                        ifname: "eth0".into(),
+                    },
+                    netns: String::new(),
+                    pod_namespace: String::new(),
+                    pod_name: String::new(),
+                })
+                .expect("an address for a filler");
+            if assigned.eni_id != primary {
+                return;
+            }
+        }
+    }
+
+    fn rules(&self, priority: u32) -> Vec<Rule> {
+        netlink(self.vpc.node())
+            .rules(Family::V4, Some(priority))
+            .expect("list the node's rules")
+    }
+
+    fn allocated(&self) -> Vec<String> {
+        self.agent
+            .get("/v1/pods")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["address"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+fn host(addr: Ipv4Addr) -> ipnet::IpNet {
+    ipnet::IpNet::V4(ipnet::Ipv4Net::new(addr, 32).unwrap())
+}
+
+#[test]
+fn statement_44_pods_on_the_primary_and_a_secondary_eni_reach_the_vpc_and_the_internet() {
+    let node = Node::start();
+    let primary_ip: Ipv4Addr = node.vpc.seeded().primary_ip.parse().unwrap();
+
+    // A pod on the primary ENI: its /32, the default route via 169.254.1.1 and a permanent
+    // neighbour for it; on the node the /32 route and rule 512, no rule 1536 (table main).
+    let (pod1, result1, addr1) = node.add("web-1");
+    assert_eq!(ipv4_addrs(&pod1, "eth0"), [format!("{addr1}/32")]);
+    assert_eq!(result1["ips"][0]["gateway"], "169.254.1.1");
+    let gateway_mac =
+        {
+            let mut nl = netlink(&pod1);
+            let eth0 = nl.link_by_name("eth0").unwrap().unwrap();
+            let routes = nl.routes(Family::V4, Some(RT_TABLE_MAIN)).unwrap();
+            assert!(
+                routes.iter().any(|r| r.dst.prefix_len() == 0
+                    && r.gateway == Some("169.254.1.1".parse().unwrap())),
+                "{routes:?}"
+            );
+            let neighbours = nl.neighbours(Some(eth0.index), Some(Family::V4)).unwrap();
+            let gw = neighbours
+                .iter()
+                .find(|n| n.ip == "169.254.1.1".parse::<std::net::IpAddr>().unwrap())
+                .unwrap_or_else(|| panic!("no neighbour for the gateway: {neighbours:?}"));
+            assert!(gw.permanent, "{gw:?}");
+            gw.mac
+        };
+    let host_veth = result1["interfaces"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        netlink(node.vpc.node())
+            .link_by_name(&host_veth)
+            .unwrap()
+            .unwrap()
+            .mac,
+        gateway_mac,
+        "the gateway's neighbour is the host veth"
+    );
+    let to_pod1 = Rule::new(Family::V4, RT_TABLE_MAIN)
+        .to(host(addr1))
+        .priority(512);
+    assert!(node.rules(512).contains(&to_pod1));
+    assert!(node.rules(1536).is_empty(), "{:?}", node.rules(1536));
+
+    // A pod on a secondary ENI: rule 1536 to that ENI's table (device index 1: table 2).
+    node.fill_the_primary_eni();
+    let (pod2, _, addr2) = node.add("web-2");
+    let from_pod2 = Rule::new(Family::V4, 2).from(host(addr2)).priority(1536);
+    assert_eq!(node.rules(1536), [from_pod2]);
+    assert!(
+        link_names(node.vpc.node()).contains("eth1"),
+        "the second ENI is plugged in"
+    );
+
+    // Inside the VPC both keep their own address, both ways; the secondary ENI's pod
+    // leaves through its ENI (else the source/destination check would drop it).
+    assert_eq!(seen_from(&pod1, None, PEER_IP), Some(addr1));
+    assert_eq!(seen_from(&pod2, None, PEER_IP), Some(addr2));
+    let _echo = EchoServer::start(&pod2, addr2, ECHO_PORT);
+    assert_eq!(seen_from(node.vpc.peer(), None, addr2), Some(PEER_IP));
+
+    // Outside the VPC both are SNATed to the node's primary address (the internet answers
+    // no other), the secondary ENI's pod steered out of the primary ENI by the connmark.
+    assert_eq!(seen_from(&pod1, None, INTERNET_IP), Some(primary_ip));
+    assert_eq!(seen_from(&pod2, None, INTERNET_IP), Some(primary_ip));
+
+    let drops = node.vpc.spoof_drops();
+    assert!(
+        drops.values().all(|d| *d == 0),
+        "spoofed packets: {drops:?}"
+    );
+}
+
+#[test]
+fn statement_45_del_check_and_status_against_the_real_agent() {
+    let node = Node::start();
+    let (pod, result, addr) = node.add("web-1");
+    assert!(node.allocated().contains(&addr.to_string()));
+
+    // CHECK passes, then fails once a piece is gone (rule 512 here), naming it.
+    node.call("CHECK", &pod, "web-1", &node.with_prev(&result))
+        .quiet_success();
+    let to_pod = Rule::new(Family::V4, RT_TABLE_MAIN)
+        .to(host(addr))
+        .priority(512);
+    netlink(node.vpc.node()).del_rule(&to_pod).unwrap();
+    let err = node
+        .call("CHECK", &pod, "web-1", &node.with_prev(&result))
+        .failure();
+    assert!(err["msg"].as_str().unwrap().contains("512"), "{err}");
+
+    // DEL removes every per-pod rule, route and link and returns the address...
+    node.call("DEL", &pod, "web-1", &node.with_prev(&result))
+        .quiet_success();
+    assert!(node.rules(512).is_empty() && node.rules(1536).is_empty());
+    let host_veth = result["interfaces"][0]["name"].as_str().unwrap();
+    assert!(!link_names(node.vpc.node()).contains(host_veth));
+    assert!(!node.allocated().contains(&addr.to_string()));
+    // ... which is not handed out again within the cooldown.
+    let (_pod2, _, addr2) = node.add("web-2");
+    assert_ne!(addr2, addr, "reused within IP_COOLDOWN_PERIOD");
+
+    // STATUS: ready with addresses; code 50 once none is left...
+    let status = |node: &Node| {
+        Call::new(PluginSet::Ours, "eni-ip", "STATUS")
+            .stdin(node.conf())
+            .run_in(&netns(node.vpc.node()))
+    };
+    status(&node).quiet_success();
+    let client = node.agent.client();
+    // Past the cooldown the released address is handed out too: then nothing is left.
+    std::thread::sleep(Duration::from_millis(2500));
+    for i in 0.. {
+        let add = AddNetwork {
+            key: AttachmentKey {
+                network: "vpc".into(),
+                container_id: format!("filler-{i}"),
+                ifname: "eth0".into(),
+            },
+            netns: String::new(),
+            pod_namespace: String::new(),
+            pod_name: String::new(),
+        };
+        if client.add_network(add).is_err() {
+            break;
+        }
+        assert!(i < 20, "a t3.medium holds 15 addresses");
+    }
+    assert_eq!(node.agent.get("/v1/pool")["available"], 0);
+    let err = status(&node).fails_with(50);
+    assert!(err["msg"].as_str().unwrap().contains("no"), "{err}");
+
+    // ... and code 50 while the agent is down, when DEL still removes the pod's state.
+    let (pod3, result3, addr3) = {
+        // One address is free again once a filler is released.
+        client
+            .del_network(eni_ip::protocol::DelNetwork {
+                key: AttachmentKey {
+                    network: "vpc".into(),
+                    container_id: "filler-0".into(),
+                    ifname: "eth0".into(),
+                },
+                reason: "PodDeleted".into(),
+            })
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        node.add("web-3")
+    };
+    let mut agent = node.agent;
+    agent.kill9();
+    let down = Node {
+        agent,
+        vpc: node.vpc,
+    };
+    status(&down).fails_with(50);
+    down.call("DEL", &pod3, "web-3", &down.with_prev(&result3))
+        .quiet_success();
+    let host_veth = result3["interfaces"][0]["name"].as_str().unwrap();
+    assert!(!link_names(down.vpc.node()).contains(host_veth));
+    assert!(!down.rules(512).iter().any(|r| r.dst == Some(host(addr3))));
+}
