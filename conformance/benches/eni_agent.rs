@@ -5,12 +5,63 @@
 //! or with `ENI_IPAMD_BIN`). `ENI_BENCH_PAIRS` sets the number of pairs (default 500).
 //! `IP_COOLDOWN_PERIOD` is 0 so every ADD is a pool hit: with AWS's 30 s, a long run would
 //! measure pool growth instead.
+//!
+//! The floor, in the same run: the same client against a server that answers every call at
+//! once with a fixed reply (one connection, one JSON line each way, no work): what no agent
+//! can go below. The ratios are the agent's p50 over the floor's.
 
+use std::io::{Read, Write};
+use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
 use conformance::ec2_emulator::{Ec2Emulator, NodeSpec};
 use conformance::eni_agent::EniAgent;
-use eni_ip::protocol::{AddNetwork, AttachmentKey, DelNetwork};
+use eni_ip::protocol::client::Client;
+use eni_ip::protocol::{
+    AddNetwork, AttachmentKey, DelNetwork, Outcome, Released, Response, PROTOCOL_VERSION,
+};
+
+/// `pairs` DelNetwork calls of the client against a server answering each at once with a
+/// fixed reply: the protocol's round trip, nothing else.
+fn floor(pairs: usize) -> Vec<Duration> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket = dir.path().join("floor.sock");
+    let listener = UnixListener::bind(&socket).expect("bind the floor's socket");
+    let mut reply = serde_json::to_vec(&Response {
+        protocol: PROTOCOL_VERSION,
+        server: "floor".into(),
+        outcome: Outcome::Released(Released { address: None }),
+    })
+    .expect("a reply");
+    reply.push(b'\n');
+    let server = std::thread::spawn(move || {
+        for _ in 0..pairs {
+            let (mut stream, _) = listener.accept().expect("accept");
+            let mut request = Vec::new();
+            stream.read_to_end(&mut request).expect("read a request");
+            stream.write_all(&reply).expect("answer");
+        }
+    });
+    let client = Client::new(&socket, "bench");
+    let mut times = Vec::with_capacity(pairs);
+    for n in 0..pairs {
+        let started = Instant::now();
+        client
+            .del_network(DelNetwork {
+                key: AttachmentKey {
+                    network: "bench".into(),
+                    container_id: format!("sandbox{n}"),
+                    ifname: "eth0".into(),
+                },
+                reason: "PodDeleted".into(),
+            })
+            .expect("the floor answers");
+        times.push(started.elapsed());
+    }
+    server.join().expect("the floor's server");
+    times.sort();
+    times
+}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -63,18 +114,26 @@ fn main() {
     let ec2_calls = cloud.calls().len();
     adds.sort();
     dels.sort();
+    let floor = floor(pairs);
+    let floor_p50 = percentile(&floor, 0.5);
+    let ratio = |v: &[Duration]| percentile(v, 0.5).as_secs_f64() / floor_p50.as_secs_f64();
     println!(
         "eni-ipamd on {} ({pairs} pairs, warm-pool hits; each call checkpoints with fsync)",
         node.instance_type
     );
-    println!("| call | p50 | p99 | max |");
-    println!("|---|---|---|---|");
-    for (name, v) in [("AddNetwork", &adds), ("DelNetwork", &dels)] {
+    println!("| call | p50 | p99 | max | p50 / floor |");
+    println!("|---|---|---|---|---|");
+    for (name, v) in [
+        ("AddNetwork", &adds),
+        ("DelNetwork", &dels),
+        ("floor (fixed reply)", &floor),
+    ] {
         println!(
-            "| {name} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {:.1}x |",
             micros(percentile(v, 0.5)),
             micros(percentile(v, 0.99)),
-            micros(*v.last().unwrap())
+            micros(*v.last().unwrap()),
+            ratio(v)
         );
     }
     println!("EC2 calls during the run (pool upkeep): {ec2_calls}");

@@ -273,7 +273,7 @@ fn statement_45_del_check_and_status_against_the_real_agent() {
     };
     let mut agent = node.agent;
     agent.kill9();
-    let down = Node {
+    let mut down = Node {
         agent,
         vpc: node.vpc,
     };
@@ -283,4 +283,14 @@ fn statement_45_del_check_and_status_against_the_real_agent() {
     let host_veth = result3["interfaces"][0]["name"].as_str().unwrap();
     assert!(!link_names(down.vpc.node()).contains(host_veth));
     assert!(!down.rules(512).iter().any(|r| r.dst == Some(host(addr3))));
+
+    // Back, the agent finds the pod's veth gone and takes the address back (as upstream
+    // prunes its checkpoint against the veths); the allocations without a pod go too.
+    down.agent.restart();
+    let allocated = down.allocated();
+    assert!(!allocated.contains(&addr3.to_string()), "{allocated:?}");
+    assert!(
+        allocated.contains(&addr2.to_string()),
+        "web-2 keeps its address: {allocated:?}"
+    );
 }

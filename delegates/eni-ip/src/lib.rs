@@ -7,6 +7,7 @@
 //!   `WARM_PREFIX_TARGET` arithmetic and the next step of the pool manager;
 //! - [`checkpoint`]: the `vpc-cni-ipam/1` state file, written atomically, and restore;
 //! - [`config`] and [`limits`]: the settings and the instance's limits (max pods);
+//! - [`naming`]: the pods' host veth names (upstream's);
 //! - [`protocol`]: the wire protocol between the plugin and the agent, and its blocking
 //!   client.
 //!
@@ -20,6 +21,7 @@ pub mod datastore;
 mod eni;
 mod key;
 pub mod limits;
+pub mod naming;
 #[cfg(test)]
 mod properties;
 pub mod protocol;

@@ -34,7 +34,6 @@ mod agent;
 mod check;
 mod config;
 mod datapath;
-mod naming;
 mod teardown;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -45,7 +44,7 @@ use ipnet::{IpNet, Ipv4Net};
 use kernel::{Netlink, Netns};
 
 use config::Config;
-use naming::PodName;
+use eni_ip::naming::{self, PodName};
 
 /// The `eni-ip` plugin.
 #[derive(Debug, Clone, Copy, Default)]

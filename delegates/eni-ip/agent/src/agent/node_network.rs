@@ -3,9 +3,12 @@
 //! netlink and nft work is synchronous, so it runs on tokio's blocking threads, in the
 //! agent's own network namespace (the node's).
 
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use eni_ip::naming::{host_veth_name, PodName};
+use eni_ip::IpamKey;
 use eni_node_network::{
     setup_eni, setup_host, teardown_eni, EniNetwork, Error as NetError, HostNetwork, CONNMARK,
 };
@@ -42,6 +45,9 @@ pub enum NodeNetworkError {
         /// What is missing.
         what: String,
     },
+    /// The checkpoint could not be rewritten after pruning.
+    #[error(transparent)]
+    Checkpoint(#[from] eni_ip::checkpoint::CheckpointError),
     /// The blocking task did not finish (the runtime is shutting down).
     #[error("the node-network task did not finish: {0}")]
     Task(String),
@@ -92,6 +98,55 @@ impl Agent {
         for eni in secondaries {
             self.setup_eni_network(&eni).await?;
         }
+        Ok(())
+    }
+
+    /// Releases the restored allocations whose pod's host veth is gone (the pod was deleted
+    /// while the agent was down: its DEL removed the veth but could not reach the agent), as
+    /// upstream normalises its checkpoint against the veths at start.
+    pub(super) async fn prune_allocations_without_veth(&self) -> Result<(), NodeNetworkError> {
+        if !self.settings.manage_node_network {
+            return Ok(());
+        }
+        let links: HashSet<String> = blocking(|| {
+            let mut nl = Netlink::new().map_err(|e| NetError::Kernel {
+                doing: "open a netlink socket".into(),
+                source: e,
+            })?;
+            let links = nl.links().map_err(|e| NetError::Kernel {
+                doing: "list links to find the pods' host veths".into(),
+                source: e,
+            })?;
+            Ok(links.into_iter().map(|link| link.name).collect())
+        })
+        .await?;
+        let prefix = &self.settings.veth_prefix;
+        let mut state = self.lock();
+        let gone: Vec<(IpamKey, String)> = state
+            .ds
+            .allocations()
+            .filter_map(|(key, allocation)| {
+                let meta = &allocation.metadata;
+                let pod =
+                    (!meta.pod_namespace.is_empty() && !meta.pod_name.is_empty()).then(|| {
+                        PodName {
+                            namespace: &meta.pod_namespace,
+                            name: &meta.pod_name,
+                        }
+                    });
+                let veth = host_veth_name(prefix, pod, &key.container_id, &key.if_name);
+                (!links.contains(&veth)).then(|| (key.clone(), veth))
+            })
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        for (key, veth) in &gone {
+            if let Some(allocation) = state.ds.release(key) {
+                tracing::info!(key = %key, address = %allocation.address, %veth, "allocation released: its pod's veth is gone");
+            }
+        }
+        self.write_checkpoint(&state)?;
         Ok(())
     }
 

@@ -181,6 +181,7 @@ impl Agent {
         agent
             .setup_node_network(secondaries.into_values().collect())
             .await?;
+        agent.prune_allocations_without_veth().await?;
         agent.unassign_other_mode().await;
         agent.update_gauges();
         Ok(agent)
