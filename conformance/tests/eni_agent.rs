@@ -131,6 +131,22 @@ fn consistent_with_ec2(agent: &EniAgent, cloud: &Ec2Emulator, node: &Node) -> bo
     ours == theirs
 }
 
+/// The agent's allocations (`/v1/pods`): container ID → address.
+fn allocations(agent: &EniAgent) -> BTreeMap<String, Ipv4Addr> {
+    agent
+        .get("/v1/pods")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["containerId"].as_str().unwrap().to_owned(),
+                p["address"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
 fn pool(agent: &EniAgent) -> Value {
     agent.get("/v1/pool")
 }
@@ -326,18 +342,7 @@ fn statement_46_warm_pool_limits_and_kill_9() {
     // kill -9 and restart: the same 15, none doubled, the pool as EC2 has it.
     agent.kill9();
     agent.restart();
-    let pods = agent.get("/v1/pods");
-    let restored: BTreeMap<String, Ipv4Addr> = pods
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["containerId"].as_str().unwrap().to_owned(),
-                p["address"].as_str().unwrap().parse().unwrap(),
-            )
-        })
-        .collect();
+    let restored = allocations(&agent);
     assert_eq!(restored, held);
     assert!(consistent_with_ec2(&agent, &cloud, &node));
     // Repeating an ADD after the restart gives the same address, not a second one.
@@ -375,18 +380,7 @@ fn kill_9_with_20_allocations_loses_and_doubles_nothing() {
         .ok();
     agent.restart();
     held.remove(&victim);
-    let pods = agent.get("/v1/pods");
-    let restored: BTreeMap<String, Ipv4Addr> = pods
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["containerId"].as_str().unwrap().to_owned(),
-                p["address"].as_str().unwrap().parse().unwrap(),
-            )
-        })
-        .collect();
+    let restored = allocations(&agent);
     assert_eq!(
         restored, held,
         "the 19 still on the ENIs, the stale one dropped"

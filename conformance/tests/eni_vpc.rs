@@ -82,16 +82,7 @@ impl Node {
         for i in 0.. {
             assert!(i < 10, "the primary ENI never filled up");
             let assigned = client
-                .add_network(AddNetwork {
-                    key: AttachmentKey {
-                        network: "vpc".into(),
-                        container_id: format!("filler-{i}"),
-                        ifname: "eth0".into(),
-                    },
-                    netns: String::new(),
-                    pod_namespace: String::new(),
-                    pod_name: String::new(),
-                })
+                .add_network(filler(i))
                 .expect("an address for a filler");
             if assigned.eni_id != primary {
                 return;
@@ -113,6 +104,20 @@ impl Node {
             .iter()
             .map(|p| p["address"].as_str().unwrap().to_owned())
             .collect()
+    }
+}
+
+/// An attachment with no pod behind it, holding an address of the pool.
+fn filler(i: usize) -> AddNetwork {
+    AddNetwork {
+        key: AttachmentKey {
+            network: "vpc".into(),
+            container_id: format!("filler-{i}"),
+            ifname: "eth0".into(),
+        },
+        netns: String::new(),
+        pod_namespace: String::new(),
+        pod_name: String::new(),
     }
 }
 
@@ -236,17 +241,7 @@ fn statement_45_del_check_and_status_against_the_real_agent() {
     // Past the cooldown the released address is handed out too: then nothing is left.
     std::thread::sleep(Duration::from_millis(2500));
     for i in 0.. {
-        let add = AddNetwork {
-            key: AttachmentKey {
-                network: "vpc".into(),
-                container_id: format!("filler-{i}"),
-                ifname: "eth0".into(),
-            },
-            netns: String::new(),
-            pod_namespace: String::new(),
-            pod_name: String::new(),
-        };
-        if client.add_network(add).is_err() {
+        if client.add_network(filler(i)).is_err() {
             break;
         }
         assert!(i < 20, "a t3.medium holds 15 addresses");

@@ -83,7 +83,11 @@ mod tests {
         assert_ne!(plain, host_veth_name("eni", None, "c2", "eth0"));
         assert_ne!(plain, host_veth_name("eni", None, "c1", "eth1"));
         for name in [eth0, net1, plain] {
-            assert_eq!(name.len(), 14, "{name}: an interface name has at most 15 bytes");
+            assert_eq!(
+                name.len(),
+                14,
+                "{name}: an interface name has at most 15 bytes"
+            );
             assert!(name.chars().all(|c| c.is_ascii_alphanumeric()), "{name}");
         }
     }

@@ -73,10 +73,7 @@ impl Agent {
             connmark: CONNMARK,
         };
         blocking(move || {
-            let mut nl = Netlink::new().map_err(|e| NetError::Kernel {
-                doing: "open a netlink socket".into(),
-                source: e,
-            })?;
+            let mut nl = netlink()?;
             host.primary_ifname = nl
                 .links()
                 .map_err(|e| NetError::Kernel {
@@ -109,10 +106,7 @@ impl Agent {
             return Ok(());
         }
         let links: HashSet<String> = blocking(|| {
-            let mut nl = Netlink::new().map_err(|e| NetError::Kernel {
-                doing: "open a netlink socket".into(),
-                source: e,
-            })?;
+            let mut nl = netlink()?;
             let links = nl.links().map_err(|e| NetError::Kernel {
                 doing: "list links to find the pods' host veths".into(),
                 source: e,
@@ -164,10 +158,7 @@ impl Agent {
         loop {
             let attempt = network.clone();
             let outcome = blocking(move || {
-                let mut nl = Netlink::new().map_err(|e| NetError::Kernel {
-                    doing: "open a netlink socket".into(),
-                    source: e,
-                })?;
+                let mut nl = netlink()?;
                 Ok(setup_eni(&mut nl, &attempt)?)
             })
             .await;
@@ -200,10 +191,7 @@ impl Agent {
             }
         };
         let outcome = blocking(move || {
-            let mut nl = Netlink::new().map_err(|e| NetError::Kernel {
-                doing: "open a netlink socket".into(),
-                source: e,
-            })?;
+            let mut nl = netlink()?;
             Ok(teardown_eni(&mut nl, &network)?)
         })
         .await;
@@ -226,6 +214,14 @@ impl Agent {
             mtu: self.settings.eni_mtu,
         })
     }
+}
+
+/// A netlink socket in the agent's namespace (the node's).
+fn netlink() -> Result<Netlink, NetError> {
+    Netlink::new().map_err(|e| NetError::Kernel {
+        doing: "open a netlink socket".into(),
+        source: e,
+    })
 }
 
 async fn blocking<T: Send + 'static>(
