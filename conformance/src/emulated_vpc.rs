@@ -40,7 +40,7 @@ use crate::ec2_emulator::{Ec2Emulator, Node, NodeSpec};
 mod echo;
 mod src_check;
 
-pub use echo::{seen_from, EchoServer, ECHO_PORT};
+pub use echo::{seen_from, EchoServer, ECHO_PORT, PROBES};
 
 /// A host of the VPC outside the node's subnet (the peer subnet is `10.0.2.0/24`, inside
 /// the default VPC CIDR `10.0.0.0/16`).

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use conformance::ec2_emulator::{Ec2Emulator, NodeSpec};
-use conformance::emulated_vpc::{seen_from, EmulatedVpc, INTERNET_IP, PEER_IP};
+use conformance::emulated_vpc::{seen_from, EmulatedVpc, INTERNET_IP, PEER_IP, PROBES};
 use conformance::inspect::netlink;
 use ipnet::{IpNet, Ipv4Net};
 use kernel::{AddressOptions, PrivateNetns};
@@ -98,8 +98,8 @@ fn assigned_addresses_are_delivered_and_unassigned_ones_are_dropped_at_the_sourc
     assert_eq!(seen_from(vpc.node(), Some(foreign), PEER_IP), None);
     assert_eq!(
         vpc.spoof_drops()[&0],
-        1,
-        "one dropped probe: {:?}",
+        PROBES as u64,
+        "every probe dropped: {:?}",
         vpc.spoof_drops()
     );
 
@@ -115,7 +115,7 @@ fn assigned_addresses_are_delivered_and_unassigned_ones_are_dropped_at_the_sourc
         .ok();
     vpc.sync();
     assert_eq!(seen_from(vpc.node(), Some(secondary), PEER_IP), None);
-    assert_eq!(vpc.spoof_drops()[&0], 2);
+    assert_eq!(vpc.spoof_drops()[&0], 2 * PROBES as u64);
 }
 
 #[test]
@@ -166,7 +166,11 @@ fn enis_plug_in_on_attach_with_their_mac_and_unplug_on_detach() {
     // Sent from eth1's address out of eth0, the packet is dropped: it is not eth0's address.
     let before = vpc.spoof_drops()[&0];
     assert_eq!(seen_from(vpc.node(), Some(eni_ip), PEER_IP), None);
-    assert_eq!(vpc.spoof_drops()[&0], before + 1, "dropped at eth0's port");
+    assert_eq!(
+        vpc.spoof_drops()[&0],
+        before + PROBES as u64,
+        "dropped at eth0's port"
+    );
 
     // Detached, it unplugs.
     cloud

@@ -15,7 +15,8 @@ use conformance::emulated_vpc::{
     seen_from, EchoServer, EmulatedVpc, ECHO_PORT, INTERNET_IP, PEER_IP,
 };
 use conformance::eni_agent::EniAgent;
-use conformance::inspect::{ipv4_addrs, link_names, netlink, netns};
+use conformance::inspect::{ipv4_addrs, link_names, meta_cache_files, netlink, netns};
+use conformance::meta_pod::{nad, MetaPod};
 use conformance::{Call, Output, PluginSet};
 use eni_ip::protocol::{AddNetwork, AttachmentKey};
 use kernel::{Family, PrivateNetns, Rule, RT_TABLE_MAIN};
@@ -199,6 +200,20 @@ fn statement_44_pods_on_the_primary_and_a_secondary_eni_reach_the_vpc_and_the_in
         drops.values().all(|d| *d == 0),
         "spoofed packets: {drops:?}"
     );
+    // The negative control: without rule 1024 the secondary ENI's pod leaves through its own
+    // ENI, where nothing SNATs it (only what leaves the primary ENI is translated), and the
+    // internet cannot answer a VPC-private address.
+    let marked = Rule::new(Family::V4, RT_TABLE_MAIN)
+        .fwmark(0x80, 0x80)
+        .priority(1024);
+    assert_eq!(node.rules(1024), std::slice::from_ref(&marked));
+    netlink(node.vpc.node()).del_rule(&marked).unwrap();
+    assert_eq!(seen_from(&pod2, None, INTERNET_IP), None);
+    assert_eq!(
+        node.vpc.spoof_drops()[&1],
+        0,
+        "its own address: not spoofed"
+    );
 }
 
 #[test]
@@ -288,4 +303,108 @@ fn statement_45_del_check_and_status_against_the_real_agent() {
         allocated.contains(&addr2.to_string()),
         "web-2 keeps its address: {allocated:?}"
     );
+}
+
+/// The plugin's refusals with the real agent: down (code 11, nothing made) and out of
+/// addresses (code 11 naming the limit, nothing made).
+#[test]
+fn the_agent_down_or_out_of_addresses_is_code_11_and_nothing_is_made() {
+    let node = Node::start();
+    let client = node.agent.client();
+    for i in 0.. {
+        if client.add_network(filler(i)).is_err() {
+            break;
+        }
+        assert!(i < 20, "a t3.medium holds 15 addresses");
+    }
+    let pod = PrivateNetns::new().unwrap();
+    let err = node.call("ADD", &pod, "web-1", &node.conf()).fails_with(11);
+    let msg = err["msg"].as_str().unwrap().to_owned() + err["details"].as_str().unwrap_or("");
+    assert!(msg.contains("t3.medium allows 3 ENIs"), "{err}");
+    let nothing = |node: &Node| {
+        assert!(node.rules(512).is_empty() && node.rules(1536).is_empty());
+        assert!(!link_names(node.vpc.node())
+            .iter()
+            .any(|l| l.starts_with("eni")));
+        assert_eq!(link_names(&pod), ["lo".to_string()].into());
+    };
+    nothing(&node);
+
+    let mut agent = node.agent;
+    agent.kill9();
+    let down = Node {
+        agent,
+        vpc: node.vpc,
+    };
+    let err = down.call("ADD", &pod, "web-1", &down.conf()).fails_with(11);
+    assert!(
+        err["msg"].as_str().unwrap().contains("not running"),
+        "{err}"
+    );
+    nothing(&down);
+}
+
+/// A pod with three interfaces through meta-cni: the cluster bridge on eth0, a bridge NAD on
+/// net2 and an eni-ip NAD on net1 (its address from the real agent, its routes in a table of
+/// its own so eth0 keeps the default route); DEL leaves no link, rule, route, reservation,
+/// allocation or cache entry.
+#[test]
+fn three_interfaces_through_meta_cni_with_an_eni_address_on_net1() {
+    let node = Node::start();
+    let meta = MetaPod::new();
+    let eni_nad = nad(
+        "vpc",
+        json!({"cniVersion": "1.0.0", "type": "eni-ip", "agentSocket": node.agent.socket()}),
+    );
+    meta.write_nad("default", "vpc", &eni_nad);
+    let conf = meta.conf(
+        json!([{"name": "net-a", "interface": "net2"}, {"name": "vpc", "interface": "net1"}]),
+        json!({}),
+    );
+    let on_node = |call: Call| call.run_in(&netns(node.vpc.node()));
+    let result = on_node(meta.call("ADD", &conf)).success();
+    let eth0 = ipv4_addrs(&meta.pod, "eth0");
+    let net2 = ipv4_addrs(&meta.pod, "net2");
+    let net1 = ipv4_addrs(&meta.pod, "net1");
+    assert!(eth0[0].starts_with("10.10.0."), "{eth0:?}");
+    assert!(net2[0].starts_with("10.10.1."), "{net2:?}");
+    let eni_addr: Ipv4Addr = net1[0].strip_suffix("/32").unwrap().parse().unwrap();
+    assert!(node.allocated().contains(&eni_addr.to_string()));
+
+    // The ENI address reaches the VPC with itself as the source; the pod's default route
+    // stays the cluster network's.
+    assert_eq!(
+        seen_from(&meta.pod, Some(eni_addr), PEER_IP),
+        Some(eni_addr)
+    );
+    let default = netlink(&meta.pod)
+        .routes(Family::V4, Some(RT_TABLE_MAIN))
+        .unwrap()
+        .into_iter()
+        .find(|r| r.dst.prefix_len() == 0)
+        .expect("a default route");
+    assert_eq!(
+        default.gateway,
+        Some("10.10.0.1".parse().unwrap()),
+        "{result}"
+    );
+
+    on_node(meta.call("CHECK", &with_prev(&conf, &result))).quiet_success();
+    on_node(meta.call("DEL", &conf)).quiet_success();
+    assert_eq!(link_names(&meta.pod), ["lo".to_string()].into());
+    let host_links: Vec<String> = link_names(node.vpc.node())
+        .into_iter()
+        .filter(|l| l.starts_with("veth") || l.starts_with("eni"))
+        .collect();
+    assert!(host_links.is_empty(), "{host_links:?}");
+    assert!(node.rules(512).is_empty() && node.rules(1536).is_empty());
+    assert_eq!(meta.reservations(), Vec::<String>::new());
+    assert!(!node.allocated().contains(&eni_addr.to_string()));
+    assert_eq!(meta_cache_files(&meta.cni_dir()), Vec::<String>::new());
+}
+
+fn with_prev(conf: &str, result: &Value) -> String {
+    let mut conf: Value = serde_json::from_str(conf).unwrap();
+    conf["prevResult"] = result.clone();
+    conf.to_string()
 }

@@ -67,9 +67,13 @@ impl Drop for EchoServer {
     }
 }
 
-/// Sends one datagram from `ns` (from `source`, or the address the routes pick) to an echo
-/// server at `dst`, and returns the source address the server saw; `None` when no answer
-/// came within a second (dropped on the way there or back).
+/// Probes sent before a destination counts as unreachable: a loaded test machine may take
+/// longer than one timeout to answer the first (an ARP resolution on the way included).
+pub const PROBES: usize = 3;
+
+/// Sends datagrams from `ns` (from `source`, or the address the routes pick) to an echo
+/// server at `dst`, and returns the source address the server saw; `None` when none of
+/// [`PROBES`] probes got an answer within a second (dropped on the way there or back).
 pub fn seen_from(ns: &PrivateNetns, source: Option<Ipv4Addr>, dst: Ipv4Addr) -> Option<Ipv4Addr> {
     let bind = SocketAddr::from((source.unwrap_or(Ipv4Addr::UNSPECIFIED), 0));
     let socket = run_in(ns, || UdpSocket::bind(bind))
@@ -77,14 +81,18 @@ pub fn seen_from(ns: &PrivateNetns, source: Option<Ipv4Addr>, dst: Ipv4Addr) -> 
     socket
         .set_read_timeout(Some(Duration::from_secs(1)))
         .expect("probe: read timeout");
-    socket
-        .send_to(b"probe", (dst, ECHO_PORT))
-        .unwrap_or_else(|e| panic!("send a probe to {dst}: {e}"));
     let mut buf = [0u8; 512];
-    let (len, _) = socket.recv_from(&mut buf).ok()?;
-    std::str::from_utf8(&buf[..len])
-        .ok()?
-        .strip_prefix("seen-from ")?
-        .parse()
-        .ok()
+    for _ in 0..PROBES {
+        socket
+            .send_to(b"probe", (dst, ECHO_PORT))
+            .unwrap_or_else(|e| panic!("send a probe to {dst}: {e}"));
+        if let Ok((len, _)) = socket.recv_from(&mut buf) {
+            return std::str::from_utf8(&buf[..len])
+                .ok()?
+                .strip_prefix("seen-from ")?
+                .parse()
+                .ok();
+        }
+    }
+    None
 }
