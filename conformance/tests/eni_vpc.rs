@@ -7,6 +7,7 @@
 //!
 //! Everything lives in namespaces the test makes; traffic goes only between them.
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -33,7 +34,11 @@ impl Node {
     /// A t3.medium (3 ENIs of 6 addresses: 5 for pods on each) and its agent, with a short
     /// `IP_COOLDOWN_PERIOD`.
     fn start() -> Node {
-        let vpc = EmulatedVpc::start(&NodeSpec::new("t3.medium"));
+        Node::of("t3.medium")
+    }
+
+    fn of(instance_type: &str) -> Node {
+        let vpc = EmulatedVpc::start(&NodeSpec::new(instance_type));
         let agent = EniAgent::start_in(&vpc, &[("IP_COOLDOWN_PERIOD", "2")]);
         Node { agent, vpc }
     }
@@ -407,4 +412,63 @@ fn with_prev(conf: &str, result: &Value) -> String {
     let mut conf: Value = serde_json::from_str(conf).unwrap();
     conf["prevResult"] = result.clone();
     conf.to_string()
+}
+
+/// 50 pods at once on one node (an m5.xlarge: 4 ENIs of 14 pod addresses): 50 distinct
+/// addresses, each pod reaching the VPC with its own; 50 DELs at once leave nothing.
+#[test]
+fn fifty_pods_at_once_on_one_node() {
+    let node = Node::of("m5.xlarge");
+    let conf = node.conf();
+    let pods: Vec<(String, PrivateNetns, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..50)
+            .map(|n| {
+                let (node, conf) = (&node, &conf);
+                s.spawn(move || {
+                    let name = format!("web-{n}");
+                    let pod = PrivateNetns::new().expect("a pod namespace");
+                    let result = node.call("ADD", &pod, &name, conf).success();
+                    (name, pod, result)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let addresses: BTreeSet<Ipv4Addr> = pods
+        .iter()
+        .map(|(_, _, result)| {
+            result["ips"][0]["address"]
+                .as_str()
+                .and_then(|a| a.strip_suffix("/32"))
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("a /32 in {result}"))
+        })
+        .collect();
+    assert_eq!(addresses.len(), 50, "distinct addresses");
+    for (name, pod, result) in &pods {
+        let own = result["ips"][0]["address"].as_str().unwrap();
+        let seen = seen_from(pod, None, PEER_IP).unwrap_or_else(|| panic!("{name} is cut off"));
+        assert_eq!(format!("{seen}/32"), own, "{name} keeps its own address");
+    }
+    assert_eq!(node.rules(512).len(), 50);
+
+    std::thread::scope(|s| {
+        for (name, pod, result) in &pods {
+            let node = &node;
+            s.spawn(move || {
+                node.call("DEL", pod, name, &node.with_prev(result))
+                    .quiet_success();
+            });
+        }
+    });
+    assert!(node.rules(512).is_empty() && node.rules(1536).is_empty());
+    assert!(!link_names(node.vpc.node())
+        .iter()
+        .any(|l| l.starts_with("eni")));
+    assert_eq!(node.allocated(), Vec::<String>::new());
+    let drops = node.vpc.spoof_drops();
+    assert!(
+        drops.values().all(|d| *d == 0),
+        "spoofed packets: {drops:?}"
+    );
 }
