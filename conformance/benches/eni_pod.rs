@@ -60,16 +60,6 @@ fn ip_batch(ns: &Netns, script: &str) -> Duration {
     .expect("enter a namespace")
 }
 
-/// The thread holding a private namespace (`ip ... netns <tid>` moves a link there).
-fn holder_tid(ns: &PrivateNetns) -> u32 {
-    let path = ns.path();
-    path.iter()
-        .nth(4)
-        .and_then(|tid| tid.to_str())
-        .and_then(|tid| tid.parse().ok())
-        .unwrap_or_else(|| panic!("no thread ID in {}", path.display()))
-}
-
 /// The floor's ADD of pod `k` with address `addr`: the host veth (with a MAC chosen up
 /// front, for the pod's neighbour entry) and its /32 route and rule 512 in the node; the
 /// address, the gateway's link route, the default route and the permanent neighbour in
@@ -81,7 +71,7 @@ fn floor_add(node: &Netns, pod: &PrivateNetns, k: usize, addr: Ipv4Addr) -> Dura
     let _ = writeln!(
         host,
         "link add {veth} address {mac} mtu 9001 type veth peer name eth0 mtu 9001 netns {}",
-        holder_tid(pod)
+        pod.thread_id()
     );
     let _ = writeln!(host, "link set {veth} up");
     let _ = writeln!(host, "route add {addr}/32 dev {veth} scope link");

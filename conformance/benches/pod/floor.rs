@@ -51,7 +51,7 @@ impl Floor {
             .into_iter()
             .map(|ns| {
                 let netns = ns.netns().expect("open a pod namespace");
-                let tid = holder_tid(&ns);
+                let tid = ns.thread_id();
                 (ns, netns, tid)
             })
             .collect::<Vec<_>>();
@@ -163,15 +163,4 @@ fn ip_batch(ns: &Netns, script: &str) -> Duration {
         took
     })
     .expect("enter a namespace for ip -batch")
-}
-
-/// The ID of the thread that holds a private namespace, from its
-/// `/proc/<pid>/task/<tid>/ns/net` path.
-fn holder_tid(ns: &PrivateNetns) -> u32 {
-    let path = ns.path();
-    path.iter()
-        .nth(4)
-        .and_then(|tid| tid.to_str())
-        .and_then(|tid| tid.parse().ok())
-        .unwrap_or_else(|| panic!("no thread ID in {}", path.display()))
 }

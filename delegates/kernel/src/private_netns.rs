@@ -73,6 +73,12 @@ impl PrivateNetns {
         PathBuf::from(format!("/proc/{}/task/{}/ns/net", self.pid, self.tid))
     }
 
+    /// The ID of the thread holding the namespace: what `ip link ... netns <id>` (a
+    /// task ID, as `IFLA_NET_NS_PID` takes) moves a link into.
+    pub fn thread_id(&self) -> u32 {
+        self.tid.unsigned_abs()
+    }
+
     /// Opens a handle on the namespace. The handle keeps the namespace alive
     /// on its own, even after this value is dropped.
     pub fn netns(&self) -> Result<Netns> {
