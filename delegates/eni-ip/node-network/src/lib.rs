@@ -18,9 +18,11 @@
 mod eni;
 mod error;
 mod host;
+mod host_network;
 mod snat;
 
 pub use eni::{route_table, setup_eni, teardown_eni, EniNetwork, FROM_ENI_PRIORITY};
 pub use error::Error;
-pub use host::{setup_host, teardown_host, HostNetwork, CONNMARK, HOST_RULE_PRIORITY};
+pub use host::{setup_host, teardown_host};
+pub use host_network::{HostNetwork, CONNMARK, HOST_RULE_PRIORITY};
 pub use snat::{ruleset, TABLE};

@@ -43,7 +43,7 @@ use nftables::schema::{Chain, NfListObject, Rule, Table};
 use nftables::stmt::{JumpTarget, Mangle, NATFamily, NATFlag, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
-use crate::host::HostNetwork;
+use crate::host_network::HostNetwork;
 
 /// The table's name (family `ip`).
 pub const TABLE: &str = "meta_cni_eni";
