@@ -36,12 +36,7 @@ pub(crate) fn run(
     prev: &CniResult,
     netns: &Netns,
 ) -> Result<(), Error> {
-    let sandbox = req
-        .inv
-        .netns
-        .as_deref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
+    let sandbox = req.inv.sandbox();
     let cont_pos = prev
         .interfaces
         .iter()

@@ -240,15 +240,7 @@ impl Bridge {
         result.interfaces = vec![
             interface(&config.bridge, &bridge_mac, ""),
             interface(&host_veth, &pair.host.mac_string().unwrap_or_default(), ""),
-            interface(
-                &req.inv.ifname,
-                &container_mac,
-                &req.inv
-                    .netns
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-            ),
+            interface(&req.inv.ifname, &container_mac, &req.inv.sandbox()),
         ];
         Ok(result)
     }
@@ -351,13 +343,7 @@ impl Plugin for Bridge {
 
     fn check(&self, req: &Request) -> Result<(), Error> {
         let config = Config::load(req)?;
-        let prev = req.netconf.prev_result(req.version)?.ok_or_else(|| {
-            Error::new(
-                cni::ErrorCode::INVALID_NETWORK_CONFIG,
-                "required prevResult missing",
-                "CHECK compares the kernel with the ADD result passed as prevResult",
-            )
-        })?;
+        let prev = req.netconf.check_prev_result(req.version)?;
         if let Some(t) = &config.ipam_type {
             Ipam::new(self.ipam, t, req).call(Command::Check)?;
         }

@@ -100,6 +100,14 @@ pub struct Invocation {
 }
 
 impl Invocation {
+    /// `CNI_NETNS` as a result's `sandbox` names it (empty when unset).
+    pub fn sandbox(&self) -> String {
+        self.netns
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
     /// The same call with another verb.
     pub fn with_command(&self, command: Command) -> Self {
         Invocation {

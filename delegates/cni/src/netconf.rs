@@ -111,6 +111,18 @@ impl NetConf {
             .map_err(|e| e.context("prevResult"))
     }
 
+    /// The ADD result CHECK compares the kernel with: `prevResult`, required (code 7 when
+    /// it is missing).
+    pub fn check_prev_result(&self, version: Version) -> Result<CniResult, Error> {
+        self.prev_result(version)?.ok_or_else(|| {
+            Error::new(
+                crate::ErrorCode::INVALID_NETWORK_CONFIG,
+                "required prevResult missing",
+                "CHECK compares the kernel with the ADD result passed as prevResult",
+            )
+        })
+    }
+
     /// Plugin-specific key `key` as a `T`; absent or `null` is `None`, a value of another
     /// type a code-7 error naming the key and the value.
     pub fn field<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {

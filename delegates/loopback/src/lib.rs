@@ -79,12 +79,7 @@ impl Plugin for Loopback {
             interfaces: vec![Interface {
                 name: LO.into(),
                 mac: "00:00:00:00:00:00".into(),
-                sandbox: req
-                    .inv
-                    .netns
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
+                sandbox: req.inv.sandbox(),
                 ..Interface::default()
             }],
             ips,
@@ -113,11 +108,7 @@ impl Plugin for Loopback {
             Err(Error::new(
                 ErrorCode::CHECK_FAILED,
                 "loopback interface is down",
-                req.inv
-                    .netns
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
+                req.inv.sandbox(),
             ))
         }
     }

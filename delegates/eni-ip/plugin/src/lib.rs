@@ -116,12 +116,7 @@ fn result(
     routes: datapath::PodRoutes,
 ) -> CniResult {
     let gateway = IpAddr::V4(datapath::GATEWAY);
-    let sandbox = req
-        .inv
-        .netns
-        .as_deref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
+    let sandbox = req.inv.sandbox();
     CniResult {
         interfaces: vec![
             Interface {
@@ -279,13 +274,7 @@ impl Plugin for EniIp {
 
     fn check(&self, req: &Request) -> Result<(), Error> {
         let config = Config::load(req)?;
-        let prev = req.netconf.prev_result(req.version)?.ok_or_else(|| {
-            Error::new(
-                ErrorCode::INVALID_NETWORK_CONFIG,
-                "required prevResult missing",
-                "CHECK compares the kernel with the ADD result passed as prevResult",
-            )
-        })?;
+        let prev = req.netconf.check_prev_result(req.version)?;
         let netns = pod_netns(req)?;
         check::run(req, &config, &prev, &netns, &host_veth_name(&config, req))
     }
