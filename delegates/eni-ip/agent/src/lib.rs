@@ -14,6 +14,7 @@ pub mod introspection;
 pub mod lifecycle;
 pub mod metrics;
 pub mod node;
+mod private_dir;
 pub mod rpc_server;
 pub mod service;
 pub mod settings;

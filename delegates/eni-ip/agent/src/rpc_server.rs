@@ -3,7 +3,7 @@
 //! connections served concurrently up to a bound.
 
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,15 +43,11 @@ pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
             source,
         }
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(err("creating", dir))?;
-        }
-    }
+    crate::private_dir::create_parent(path).map_err(|(dir, source)| SocketError {
+        doing: "creating",
+        path: dir,
+        source,
+    })?;
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             std::fs::remove_file(path).map_err(err("removing the stale socket", path))?

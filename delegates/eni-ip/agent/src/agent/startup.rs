@@ -225,19 +225,8 @@ impl Agent {
 
 /// Puts the checkpoint's allocations back; those whose address left the ENIs are dropped.
 fn restore_checkpoint(path: &std::path::Path, ds: &mut DataStore) -> Result<(), StartError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|source| StartError::Directory {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
-        }
-    }
+    crate::private_dir::create_parent(path)
+        .map_err(|(path, source)| StartError::Directory { path, source })?;
     let Some(data): Option<CheckpointData> = checkpoint::read(path)? else {
         tracing::info!(path = %path.display(), "no checkpoint: starting empty");
         return Ok(());
