@@ -1,7 +1,9 @@
 """The emulator's control API, under `/_emulator/` on the EC2 port (JSON in, JSON out).
 
     POST   /_emulator/node           seed a node: VPC, subnet, security group, one running
-                                     instance; IMDS then describes that instance
+                                     instance ({"vpc_id": "vpc-..."}: a subnet and security
+                                     group in that VPC instead of a new VPC); IMDS then
+                                     describes that instance to callers it cannot tell apart
     PUT    /_emulator/imds-instance  {"instance_id": "i-..." | null}: the instance IMDS
                                      describes (null: the newest running one, the default)
     GET    /_emulator/state          every instance and ENI, as the agent's tests check them
@@ -110,7 +112,14 @@ class Control:
                 raise SeedError(f"no {path} in {ET.tostring(root)[:500]!r}")
             return found.text
 
-        vpc = text(self._ec2(region, "CreateVpc", CidrBlock=vpc_cidr), "vpc/vpcId")
+        # A second node joins the first one's VPC: the nodes of one cluster share it.
+        vpc = spec.get("vpc_id")
+        if vpc is None:
+            vpc = text(self._ec2(region, "CreateVpc", CidrBlock=vpc_cidr), "vpc/vpcId")
+        else:
+            vpc_cidr = text(
+                self._ec2(region, "DescribeVpcs", **{"VpcId.1": vpc}), "vpcSet/item/cidrBlock"
+            )
         subnet = text(
             self._ec2(
                 region, "CreateSubnet", VpcId=vpc, CidrBlock=subnet_cidr, AvailabilityZone=zone
@@ -121,7 +130,7 @@ class Control:
             self._ec2(
                 region,
                 "CreateSecurityGroup",
-                GroupName="node",
+                GroupName="node-" + subnet,
                 GroupDescription="the node's security group",
                 VpcId=vpc,
             ),

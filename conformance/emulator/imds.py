@@ -1,4 +1,4 @@
-"""An IMDSv2 endpoint for one instance ("the node"), read from moto's live EC2 state.
+"""An IMDSv2 endpoint for the instances ("the nodes"), read from moto's live EC2 state.
 
 moto's own IMDS serves fixed values (`i-fake`, `127.0.0.1`) and answers
 `network/interfaces/macs/` with HTTP 500; nothing ties it to EC2 state. This one answers every
@@ -6,6 +6,11 @@ GET from the instance as moto has it at that moment, so an ENI appears under
 `network/interfaces/macs/` only once it is attached, with its MAC, device number and
 addresses, and an address assigned or unassigned through EC2 shows in `local-ipv4s` on the
 next read (real IMDS may lag a few seconds; this one never does).
+
+Real IMDS knows its caller by the instance the request comes from. Here a request whose source
+address is an instance's primary private address is that instance's (each node's agent reaches
+IMDS from its own primary address); any other caller (loopback: the tests themselves) gets the
+instance set through the control API, by default the newest running one.
 
 IMDSv2 only, as on a node that requires tokens: `PUT /latest/api/token` with
 `X-aws-ec2-metadata-token-ttl-seconds: 1..21600` returns a token, and every GET must carry it
@@ -28,10 +33,17 @@ META = "/latest/meta-data/"
 IDENTITY = "/latest/dynamic/instance-identity/document"
 
 
-def _find_instance(instance_id):
-    """The instance `instance_id`, or without one the newest running instance (so a test that
-    launches its node through EC2 itself needs no control call); None if there is none."""
+def _find_instance(instance_id, caller):
+    """The running instance whose primary address is `caller`; else the instance
+    `instance_id`, or without one the newest running instance (so a test that launches its
+    node through EC2 itself needs no control call); None if there is none."""
     newest = None
+    for account, regions in list(ec2_backends.items()):
+        for region, backend in list(regions.items()):
+            for instance in backend.all_instances():
+                found = (account, region, backend, instance)
+                if instance.state == "running" and instance.private_ip == caller:
+                    return found
     for account, regions in list(ec2_backends.items()):
         for region, backend in list(regions.items()):
             for instance in backend.all_instances():
@@ -78,8 +90,9 @@ def _interface_fields(backend, eni):
 
 
 class Imds:
-    """The IMDS WSGI application. `instance_id` is the instance it describes (None: the
-    newest running one; with no instance at all every metadata GET is a 404)."""
+    """The IMDS WSGI application. `instance_id` is the instance it describes to a caller that
+    is no instance's primary address (None: the newest running one; with no instance at all
+    every metadata GET is a 404)."""
 
     def __init__(self):
         self.instance_id = None
@@ -98,7 +111,7 @@ class Imds:
                 response = Response("", status=401)
             else:
                 with LOCK:
-                    status, body = self._get(request.path)
+                    status, body = self._get(request.path, request.remote_addr)
                 response = Response(body, status=status, content_type="text/plain")
                 response.headers["X-Aws-Ec2-Metadata-Token-Ttl-Seconds"] = str(remaining)
         return response(environ, start_response)
@@ -123,8 +136,8 @@ class Imds:
         left = (expiry or 0) - time.monotonic()
         return int(left) if left > 0 else None
 
-    def _get(self, path):
-        found = _find_instance(self.instance_id)
+    def _get(self, path, caller):
+        found = _find_instance(self.instance_id, caller)
         if found is None:
             return 404, "Not Found"
         account, region, backend, instance = found

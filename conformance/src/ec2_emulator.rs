@@ -71,6 +71,9 @@ pub struct NodeSpec {
     pub subnet_cidr: String,
     /// The availability zone (default: the region's `a` zone).
     pub availability_zone: Option<String>,
+    /// An existing VPC to seed the node into (its subnet and security group are made there
+    /// and `vpc_cidr` is ignored); default: a new VPC.
+    pub vpc_id: Option<String>,
 }
 
 impl NodeSpec {
@@ -81,12 +84,19 @@ impl NodeSpec {
             vpc_cidr: "10.0.0.0/16".to_owned(),
             subnet_cidr: "10.0.1.0/24".to_owned(),
             availability_zone: None,
+            vpc_id: None,
         }
     }
 
     /// With a subnet of this CIDR (inside the VPC's).
     pub fn subnet_cidr(mut self, cidr: &str) -> NodeSpec {
         cidr.clone_into(&mut self.subnet_cidr);
+        self
+    }
+
+    /// In the existing VPC `vpc_id` (another node's), as a cluster's nodes share one.
+    pub fn in_vpc(mut self, vpc_id: &str) -> NodeSpec {
+        self.vpc_id = Some(vpc_id.to_owned());
         self
     }
 }
@@ -284,7 +294,9 @@ impl Ec2Emulator {
     }
 
     /// Makes a node (VPC, subnet, security group, one running instance) through EC2 calls
-    /// that bypass faults and the call log, and has IMDS describe its instance from now on.
+    /// that bypass faults and the call log, and has IMDS describe its instance from now on to
+    /// callers other than the instances' primary addresses (each instance's own requests get
+    /// its own metadata, as on EC2).
     pub fn seed_node(&self, spec: &NodeSpec) -> Node {
         let mut body = json!({
             "instance_type": spec.instance_type,
@@ -293,6 +305,9 @@ impl Ec2Emulator {
         });
         if let Some(zone) = &spec.availability_zone {
             body["availability_zone"] = json!(zone);
+        }
+        if let Some(vpc_id) = &spec.vpc_id {
+            body["vpc_id"] = json!(vpc_id);
         }
         let node = self.control("POST", "node", Some(&body));
         let field = |key: &str| {
@@ -317,8 +332,9 @@ impl Ec2Emulator {
         }
     }
 
-    /// Has IMDS describe this instance (`None`: the newest running instance, as before any
-    /// node was seeded; with no instance at all every metadata GET is a 404).
+    /// Has IMDS describe this instance to callers that are no instance's primary address
+    /// (`None`: the newest running instance, as before any node was seeded; with no instance
+    /// at all every metadata GET is a 404).
     pub fn set_imds_instance(&self, instance_id: Option<&str>) {
         self.control(
             "PUT",

@@ -92,16 +92,28 @@ impl EniAgent {
         agent
     }
 
-    /// Starts the agent in the node namespace of `vpc`, managing the node's network as in
-    /// production (rule 1024, SNAT, each secondary ENI's routing), with `env` on top of
+    /// Starts the agent in the (first) node namespace of `vpc`, managing the node's network
+    /// as in production (rule 1024, SNAT, each secondary ENI's routing), with `env` on top of
     /// [`FAST_TIMERS`]; panics with its log if it does not become ready.
     #[track_caller]
     pub fn start_in(vpc: &EmulatedVpc, env: &[(&str, &str)]) -> EniAgent {
+        EniAgent::start_on(vpc, 0, env)
+    }
+
+    /// [`EniAgent::start_in`] on node `node` of `vpc`: it reaches EC2 and IMDS through the
+    /// VPC, and IMDS answers it with that node's instance.
+    #[track_caller]
+    pub fn start_on(vpc: &EmulatedVpc, node: usize, env: &[(&str, &str)]) -> EniAgent {
         let mut agent = EniAgent::new(vpc.cloud(), env);
-        agent.netns = Some(vpc.node().netns().expect("open the node namespace"));
-        agent
-            .env
-            .push(("ENI_IPAMD_MANAGE_NODE_NETWORK".into(), "true".into()));
+        agent.netns = Some(
+            vpc.nodes()[node]
+                .netns()
+                .netns()
+                .expect("open the node namespace"),
+        );
+        agent.set_env("AWS_EC2_ENDPOINT", &vpc.ec2_url());
+        agent.set_env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &vpc.imds_url());
+        agent.set_env("ENI_IPAMD_MANAGE_NODE_NETWORK", "true");
         if let Err(e) = agent.spawn() {
             panic!("eni-ipamd did not start: {e}\n{}", agent.log());
         }

@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
@@ -87,6 +87,22 @@ impl Call {
 
     /// Runs the call to completion.
     pub fn run(&self) -> Output {
+        let out = self.spawn().wait_with_output().expect("wait for plugin");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Starts the call in `ns` and returns the running plugin, its stdin already written
+    /// and closed: for a test that kills it midway, as a runtime's timeout would.
+    pub fn spawn_in(&self, ns: &kernel::Netns) -> Child {
+        ns.run(|| self.spawn())
+            .unwrap_or_else(|e| panic!("enter {}: {e}", ns.path().display()))
+    }
+
+    fn spawn(&self) -> Child {
         let mut cmd = Command::new(&self.binary);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -100,13 +116,7 @@ impl Call {
         let mut input = child.stdin.take().expect("stdin pipe");
         // The plugin may exit before reading stdin: a broken pipe is not our failure.
         let _ = input.write_all(&self.stdin);
-        drop(input);
-        let out = child.wait_with_output().expect("wait for plugin");
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        child
     }
 }
 

@@ -2,13 +2,16 @@
 //! else: ENIs plug into the node with their EC2 MACs as they are attached and unplug as they
 //! are detached; the fabric routes every address of an ENI to it; the source/destination
 //! check drops what an ENI sends from an address that is not its own; the internet answers
-//! only the node's primary address. The ENI datapath tests stand on these properties.
+//! only the nodes' primary addresses; the nodes of one VPC reach each other, and IMDS answers
+//! each with its own instance. The ENI datapath tests stand on these properties.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use conformance::ec2_emulator::{Ec2Emulator, NodeSpec};
-use conformance::emulated_vpc::{seen_from, EmulatedVpc, INTERNET_IP, PEER_IP, PROBES};
+use conformance::ec2_emulator::{request, Ec2Emulator, NodeSpec};
+use conformance::emulated_vpc::{
+    seen_from, EchoServer, EmulatedVpc, VpcNode, ECHO_PORT, INTERNET_IP, PEER_IP, PROBES,
+};
 use conformance::inspect::netlink;
 use ipnet::{IpNet, Ipv4Net};
 use kernel::{AddressOptions, PrivateNetns};
@@ -71,7 +74,7 @@ fn the_primary_eni_is_plugged_in_and_reaches_the_vpc_and_the_internet() {
     );
     assert_eq!(seen_from(vpc.node(), None, PEER_IP), Some(primary));
     assert_eq!(seen_from(vpc.node(), None, INTERNET_IP), Some(primary));
-    assert_eq!(vpc.spoof_drops()[&0], 0);
+    assert_eq!(vpc.spoof_drops()[&(0, 0)], 0);
 }
 
 #[test]
@@ -90,14 +93,18 @@ fn assigned_addresses_are_delivered_and_unassigned_ones_are_dropped_at_the_sourc
     );
     // ... but not from the internet, which answers the node's primary address only.
     assert_eq!(seen_from(vpc.node(), Some(secondary), INTERNET_IP), None);
-    assert_eq!(vpc.spoof_drops()[&0], 0, "its own address passes the check");
+    assert_eq!(
+        vpc.spoof_drops()[&(0, 0)],
+        0,
+        "its own address passes the check"
+    );
 
     // An address the ENI does not own: the source/destination check drops it.
     let foreign = Ipv4Addr::new(10, 0, 1, 250);
     add_host_address(vpc.node(), "eth0", foreign);
     assert_eq!(seen_from(vpc.node(), Some(foreign), PEER_IP), None);
     assert_eq!(
-        vpc.spoof_drops()[&0],
+        vpc.spoof_drops()[&(0, 0)],
         PROBES as u64,
         "every probe dropped: {:?}",
         vpc.spoof_drops()
@@ -115,7 +122,7 @@ fn assigned_addresses_are_delivered_and_unassigned_ones_are_dropped_at_the_sourc
         .ok();
     vpc.sync();
     assert_eq!(seen_from(vpc.node(), Some(secondary), PEER_IP), None);
-    assert_eq!(vpc.spoof_drops()[&0], 2 * PROBES as u64);
+    assert_eq!(vpc.spoof_drops()[&(0, 0)], 2 * PROBES as u64);
 }
 
 #[test]
@@ -164,10 +171,10 @@ fn enis_plug_in_on_attach_with_their_mac_and_unplug_on_detach() {
         .unwrap();
     add_host_address(vpc.node(), "eth1", eni_ip);
     // Sent from eth1's address out of eth0, the packet is dropped: it is not eth0's address.
-    let before = vpc.spoof_drops()[&0];
+    let before = vpc.spoof_drops()[&(0, 0)];
     assert_eq!(seen_from(vpc.node(), Some(eni_ip), PEER_IP), None);
     assert_eq!(
-        vpc.spoof_drops()[&0],
+        vpc.spoof_drops()[&(0, 0)],
         before + PROBES as u64,
         "dropped at eth0's port"
     );
@@ -180,4 +187,70 @@ fn enis_plug_in_on_attach_with_their_mac_and_unplug_on_detach() {
         )
         .ok();
     eventually("eth1 to go", || mac_of(vpc.node(), "eth1").is_none());
+}
+
+/// `instance-id` as IMDS answers it to `node` (an IMDSv2 token first), asked from the node's
+/// namespace at the address every node's agent uses.
+fn imds_instance_id(vpc: &EmulatedVpc, node: &VpcNode) -> String {
+    let addr = vpc
+        .imds_url()
+        .strip_prefix("http://")
+        .and_then(|a| a.parse().ok())
+        .expect("IMDS at an address");
+    let in_node = |method: &str, path: &str, header: (&str, &str)| {
+        let netns = node.netns().netns().expect("open a node namespace");
+        let answer = netns
+            .run(|| request(addr, method, path, &[header], b""))
+            .expect("enter a node namespace")
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        assert_eq!(answer.status, 200, "{method} {path}: {answer:?}");
+        answer.body
+    };
+    let token = in_node(
+        "PUT",
+        "/latest/api/token",
+        ("X-aws-ec2-metadata-token-ttl-seconds", "60"),
+    );
+    in_node(
+        "GET",
+        "/latest/meta-data/instance-id",
+        ("X-aws-ec2-metadata-token", &token),
+    )
+}
+
+#[test]
+fn two_nodes_share_the_vpc_reach_each_other_and_imds_tells_them_apart() {
+    let vpc = EmulatedVpc::start_nodes(&[
+        NodeSpec::new("t3.medium"),
+        NodeSpec::new("t3.medium").subnet_cidr("10.0.3.0/24"),
+    ]);
+    let [a, b] = vpc.nodes() else {
+        panic!("two nodes")
+    };
+    assert_eq!(a.seeded().vpc_id, b.seeded().vpc_id, "one VPC");
+    assert_ne!(a.seeded().subnet_id, b.seeded().subnet_id);
+    assert_ne!(a.seeded().instance_id, b.seeded().instance_id);
+
+    // Each node's primary address reaches the other's, across the router, with its own.
+    let _echo_a = EchoServer::start(a.netns(), a.primary_ip(), ECHO_PORT);
+    let _echo_b = EchoServer::start(b.netns(), b.primary_ip(), ECHO_PORT);
+    assert_eq!(
+        seen_from(a.netns(), None, b.primary_ip()),
+        Some(a.primary_ip())
+    );
+    assert_eq!(
+        seen_from(b.netns(), None, a.primary_ip()),
+        Some(b.primary_ip())
+    );
+    assert_eq!(
+        seen_from(b.netns(), None, INTERNET_IP),
+        Some(b.primary_ip())
+    );
+
+    // One IMDS, reached by both at the same address: each gets its own instance.
+    for node in vpc.nodes() {
+        assert_eq!(imds_instance_id(&vpc, node), node.seeded().instance_id);
+    }
+    let drops = vpc.spoof_drops();
+    assert!(drops.values().all(|d| *d == 0), "{drops:?}");
 }

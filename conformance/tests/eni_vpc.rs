@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use conformance::ec2_emulator::NodeSpec;
@@ -27,7 +28,9 @@ use serde_json::{json, Value};
 struct Node {
     // Before `vpc`: the agent is stopped before its node goes.
     agent: EniAgent,
-    vpc: EmulatedVpc,
+    vpc: Arc<EmulatedVpc>,
+    /// The node's index in the VPC.
+    index: usize,
 }
 
 impl Node {
@@ -38,9 +41,26 @@ impl Node {
     }
 
     fn of(instance_type: &str) -> Node {
-        let vpc = EmulatedVpc::start(&NodeSpec::new(instance_type));
-        let agent = EniAgent::start_in(&vpc, &[("IP_COOLDOWN_PERIOD", "2")]);
-        Node { agent, vpc }
+        Node::on(
+            Arc::new(EmulatedVpc::start(&NodeSpec::new(instance_type))),
+            0,
+        )
+    }
+
+    /// Node `index` of `vpc`, with its agent.
+    fn on(vpc: Arc<EmulatedVpc>, index: usize) -> Node {
+        let agent = EniAgent::start_on(&vpc, index, &[("IP_COOLDOWN_PERIOD", "2")]);
+        Node { agent, vpc, index }
+    }
+
+    /// The node's namespace.
+    fn ns(&self) -> &PrivateNetns {
+        self.vpc.nodes()[self.index].netns()
+    }
+
+    /// The node's instance.
+    fn seeded(&self) -> &conformance::ec2_emulator::Node {
+        self.vpc.nodes()[self.index].seeded()
     }
 
     fn conf(&self) -> String {
@@ -49,8 +69,8 @@ impl Node {
         .to_string()
     }
 
-    /// One call of the plugin for pod `name` (container `name`), from the node.
-    fn call(&self, verb: &str, pod: &PrivateNetns, name: &str, conf: &str) -> Output {
+    /// One call of the plugin for pod `name` (container `name`).
+    fn plugin(&self, verb: &str, pod: &PrivateNetns, name: &str, conf: &str) -> Call {
         Call::new(PluginSet::Ours, "eni-ip", verb)
             .container(name, &pod.path(), "eth0")
             .var(
@@ -58,7 +78,11 @@ impl Node {
                 &format!("K8S_POD_NAMESPACE=default;K8S_POD_NAME={name}"),
             )
             .stdin(conf)
-            .run_in(&netns(self.vpc.node()))
+    }
+
+    /// [`Node::plugin`], run from the node.
+    fn call(&self, verb: &str, pod: &PrivateNetns, name: &str, conf: &str) -> Output {
+        self.plugin(verb, pod, name, conf).run_in(&netns(self.ns()))
     }
 
     /// ADD of pod `name`: its namespace, the result, and its address.
@@ -83,7 +107,7 @@ impl Node {
     /// other than the primary: the primary ENI is then full, and the next pod's address is
     /// a secondary ENI's.
     fn fill_the_primary_eni(&self) {
-        let primary = self.vpc.seeded().primary_eni_id.clone();
+        let primary = self.seeded().primary_eni_id.clone();
         let client = self.agent.client();
         for i in 0.. {
             assert!(i < 10, "the primary ENI never filled up");
@@ -97,7 +121,7 @@ impl Node {
     }
 
     fn rules(&self, priority: u32) -> Vec<Rule> {
-        netlink(self.vpc.node())
+        netlink(self.ns())
             .rules(Family::V4, Some(priority))
             .expect("list the node's rules")
     }
@@ -134,7 +158,7 @@ fn host(addr: Ipv4Addr) -> ipnet::IpNet {
 #[test]
 fn statement_44_pods_on_the_primary_and_a_secondary_eni_reach_the_vpc_and_the_internet() {
     let node = Node::start();
-    let primary_ip: Ipv4Addr = node.vpc.seeded().primary_ip.parse().unwrap();
+    let primary_ip: Ipv4Addr = node.seeded().primary_ip.parse().unwrap();
 
     // A pod on the primary ENI: its /32, the default route via 169.254.1.1 and a permanent
     // neighbour for it; on the node the /32 route and rule 512, no rule 1536 (table main).
@@ -164,7 +188,7 @@ fn statement_44_pods_on_the_primary_and_a_secondary_eni_reach_the_vpc_and_the_in
         .unwrap()
         .to_owned();
     assert_eq!(
-        netlink(node.vpc.node())
+        netlink(node.ns())
             .link_by_name(&host_veth)
             .unwrap()
             .unwrap()
@@ -184,7 +208,7 @@ fn statement_44_pods_on_the_primary_and_a_secondary_eni_reach_the_vpc_and_the_in
     let from_pod2 = Rule::new(Family::V4, 2).from(host(addr2)).priority(1536);
     assert_eq!(node.rules(1536), [from_pod2]);
     assert!(
-        link_names(node.vpc.node()).contains("eth1"),
+        link_names(node.ns()).contains("eth1"),
         "the second ENI is plugged in"
     );
 
@@ -212,12 +236,121 @@ fn statement_44_pods_on_the_primary_and_a_secondary_eni_reach_the_vpc_and_the_in
         .fwmark(0x80, 0x80)
         .priority(1024);
     assert_eq!(node.rules(1024), std::slice::from_ref(&marked));
-    netlink(node.vpc.node()).del_rule(&marked).unwrap();
+    netlink(node.ns()).del_rule(&marked).unwrap();
     assert_eq!(seen_from(&pod2, None, INTERNET_IP), None);
     assert_eq!(
-        node.vpc.spoof_drops()[&1],
+        node.vpc.spoof_drops()[&(0, 1)],
         0,
         "its own address: not spoofed"
+    );
+}
+
+/// A pod of [`two_nodes_pods_on_primary_and_secondary_enis_reach_each_other_across_nodes`].
+struct PodOn {
+    name: String,
+    node: usize,
+    ns: PrivateNetns,
+    addr: Ipv4Addr,
+}
+
+/// Two nodes of one VPC (in two subnets), each with its own agent reaching EC2 and IMDS
+/// through the VPC: pods on the primary and on a secondary ENI of each node reach every pod
+/// of the other node and the VPC peer with their own addresses (as the receiving side sees
+/// them), are reachable from the peer, and reach the internet through SNAT to their node's
+/// primary address; nothing trips the source/destination check. Without rule 1024 on one
+/// node, that node's secondary-ENI pod loses the internet and the other node's does not.
+#[test]
+fn two_nodes_pods_on_primary_and_secondary_enis_reach_each_other_across_nodes() {
+    let vpc = Arc::new(EmulatedVpc::start_nodes(&[
+        NodeSpec::new("t3.medium"),
+        NodeSpec::new("t3.medium").subnet_cidr("10.0.3.0/24"),
+    ]));
+    let nodes = [Node::on(Arc::clone(&vpc), 0), Node::on(Arc::clone(&vpc), 1)];
+    let mut pods = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let subnet: ipnet::Ipv4Net = node.seeded().subnet_cidr.parse().unwrap();
+        let (ns, _, addr) = node.add(&format!("n{i}-primary"));
+        assert!(
+            node.rules(1536).is_empty(),
+            "on the primary ENI: table main"
+        );
+        pods.push(PodOn {
+            name: format!("n{i}-primary"),
+            node: i,
+            ns,
+            addr,
+        });
+        node.fill_the_primary_eni();
+        let (ns, _, addr) = node.add(&format!("n{i}-secondary"));
+        let on_eth1 = Rule::new(Family::V4, 2).from(host(addr)).priority(1536);
+        assert_eq!(node.rules(1536), [on_eth1], "on the secondary ENI's table");
+        pods.push(PodOn {
+            name: format!("n{i}-secondary"),
+            node: i,
+            ns,
+            addr,
+        });
+        assert!(
+            pods.iter()
+                .filter(|p| p.node == i)
+                .all(|p| subnet.contains(&p.addr)),
+            "node {i}'s pods have addresses of its subnet"
+        );
+    }
+    let _echo: Vec<EchoServer> = pods
+        .iter()
+        .map(|p| EchoServer::start(&p.ns, p.addr, ECHO_PORT))
+        .collect();
+
+    for from in &pods {
+        for to in pods.iter().filter(|to| to.node != from.node) {
+            assert_eq!(
+                seen_from(&from.ns, None, to.addr),
+                Some(from.addr),
+                "{} -> {}",
+                from.name,
+                to.name
+            );
+        }
+        assert_eq!(
+            seen_from(&from.ns, None, PEER_IP),
+            Some(from.addr),
+            "{}",
+            from.name
+        );
+        assert_eq!(
+            seen_from(vpc.peer(), None, from.addr),
+            Some(PEER_IP),
+            "peer -> {}",
+            from.name
+        );
+        assert_eq!(
+            seen_from(&from.ns, None, INTERNET_IP),
+            Some(vpc.nodes()[from.node].primary_ip()),
+            "{} -> internet, SNATed to its node's primary address",
+            from.name
+        );
+    }
+    let drops = vpc.spoof_drops();
+    assert!(
+        drops.values().all(|d| *d == 0),
+        "spoofed packets: {drops:?}"
+    );
+
+    // The negative control: node 1 without rule 1024.
+    let marked = Rule::new(Family::V4, RT_TABLE_MAIN)
+        .fwmark(0x80, 0x80)
+        .priority(1024);
+    netlink(nodes[1].ns()).del_rule(&marked).unwrap();
+    let secondary = |node: usize| {
+        pods.iter()
+            .find(|p| p.node == node && p.name.ends_with("secondary"))
+            .unwrap()
+    };
+    assert_eq!(seen_from(&secondary(1).ns, None, INTERNET_IP), None);
+    assert_eq!(
+        seen_from(&secondary(0).ns, None, INTERNET_IP),
+        Some(vpc.nodes()[0].primary_ip())
     );
 }
 
@@ -233,7 +366,7 @@ fn statement_45_del_check_and_status_against_the_real_agent() {
     let to_pod = Rule::new(Family::V4, RT_TABLE_MAIN)
         .to(host(addr))
         .priority(512);
-    netlink(node.vpc.node()).del_rule(&to_pod).unwrap();
+    netlink(node.ns()).del_rule(&to_pod).unwrap();
     let err = node
         .call("CHECK", &pod, "web-1", &node.with_prev(&result))
         .failure();
@@ -244,7 +377,7 @@ fn statement_45_del_check_and_status_against_the_real_agent() {
         .quiet_success();
     assert!(node.rules(512).is_empty() && node.rules(1536).is_empty());
     let host_veth = result["interfaces"][0]["name"].as_str().unwrap();
-    assert!(!link_names(node.vpc.node()).contains(host_veth));
+    assert!(!link_names(node.ns()).contains(host_veth));
     assert!(!node.allocated().contains(&addr.to_string()));
     // ... which is not handed out again within the cooldown.
     let (_pod2, _, addr2) = node.add("web-2");
@@ -254,7 +387,7 @@ fn statement_45_del_check_and_status_against_the_real_agent() {
     let status = |node: &Node| {
         Call::new(PluginSet::Ours, "eni-ip", "STATUS")
             .stdin(node.conf())
-            .run_in(&netns(node.vpc.node()))
+            .run_in(&netns(node.ns()))
     };
     status(&node).quiet_success();
     let client = node.agent.client();
@@ -288,15 +421,12 @@ fn statement_45_del_check_and_status_against_the_real_agent() {
     };
     let mut agent = node.agent;
     agent.kill9();
-    let mut down = Node {
-        agent,
-        vpc: node.vpc,
-    };
+    let mut down = Node { agent, ..node };
     status(&down).fails_with(50);
     down.call("DEL", &pod3, "web-3", &down.with_prev(&result3))
         .quiet_success();
     let host_veth = result3["interfaces"][0]["name"].as_str().unwrap();
-    assert!(!link_names(down.vpc.node()).contains(host_veth));
+    assert!(!link_names(down.ns()).contains(host_veth));
     assert!(!down.rules(512).iter().any(|r| r.dst == Some(host(addr3))));
 
     // Back, the agent finds the pod's veth gone and takes the address back (as upstream
@@ -308,6 +438,47 @@ fn statement_45_del_check_and_status_against_the_real_agent() {
         allocated.contains(&addr2.to_string()),
         "web-2 keeps its address: {allocated:?}"
     );
+}
+
+/// The plugin SIGKILLed at points through its ADD, as a runtime's timeout kills it, with the
+/// real agent: whatever it had made by then (nothing, an allocation, some of the datapath or
+/// all of it), a DEL without a result removes it and returns the address.
+#[test]
+fn killed_mid_add_then_del_leaves_nothing_with_the_real_agent() {
+    let node = Node::start();
+    let conf = node.conf();
+    let mut reached = BTreeSet::new();
+    for (n, delay_ms) in [0u64, 2, 5, 10, 20, 40, 80].into_iter().enumerate() {
+        let name = format!("killed-{n}");
+        let pod = PrivateNetns::new().unwrap();
+        let mut child = node
+            .plugin("ADD", &pod, &name, &conf)
+            .spawn_in(&netns(node.ns()));
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let stage = (
+            !node.allocated().is_empty(),
+            link_names(node.ns()).iter().any(|l| l.starts_with("eni")),
+            !node.rules(512).is_empty(),
+        );
+        reached.insert(stage);
+
+        node.call("DEL", &pod, &name, &conf).quiet_success();
+        assert_eq!(
+            node.allocated(),
+            Vec::<String>::new(),
+            "killed after {delay_ms} ms"
+        );
+        assert!(node.rules(512).is_empty() && node.rules(1536).is_empty());
+        assert!(
+            !link_names(node.ns()).iter().any(|l| l.starts_with("eni")),
+            "killed after {delay_ms} ms: a host veth is left"
+        );
+        assert_eq!(link_names(&pod), ["lo".to_string()].into());
+    }
+    // (allocated, host veth, rule 512) as the kills left them: which stages were hit.
+    eprintln!("stages reached by the kills: {reached:?}");
 }
 
 /// The plugin's refusals with the real agent: down (code 11, nothing made) and out of
@@ -328,19 +499,14 @@ fn the_agent_down_or_out_of_addresses_is_code_11_and_nothing_is_made() {
     assert!(msg.contains("t3.medium allows 3 ENIs"), "{err}");
     let nothing = |node: &Node| {
         assert!(node.rules(512).is_empty() && node.rules(1536).is_empty());
-        assert!(!link_names(node.vpc.node())
-            .iter()
-            .any(|l| l.starts_with("eni")));
+        assert!(!link_names(node.ns()).iter().any(|l| l.starts_with("eni")));
         assert_eq!(link_names(&pod), ["lo".to_string()].into());
     };
     nothing(&node);
 
     let mut agent = node.agent;
     agent.kill9();
-    let down = Node {
-        agent,
-        vpc: node.vpc,
-    };
+    let down = Node { agent, ..node };
     let err = down.call("ADD", &pod, "web-1", &down.conf()).fails_with(11);
     assert!(
         err["msg"].as_str().unwrap().contains("not running"),
@@ -366,7 +532,7 @@ fn three_interfaces_through_meta_cni_with_an_eni_address_on_net1() {
         json!([{"name": "net-a", "interface": "net2"}, {"name": "vpc", "interface": "net1"}]),
         json!({}),
     );
-    let on_node = |call: Call| call.run_in(&netns(node.vpc.node()));
+    let on_node = |call: Call| call.run_in(&netns(node.ns()));
     let result = on_node(meta.call("ADD", &conf)).success();
     let eth0 = ipv4_addrs(&meta.pod, "eth0");
     let net2 = ipv4_addrs(&meta.pod, "net2");
@@ -397,7 +563,7 @@ fn three_interfaces_through_meta_cni_with_an_eni_address_on_net1() {
     on_node(meta.call("CHECK", &with_prev(&conf, &result))).quiet_success();
     on_node(meta.call("DEL", &conf)).quiet_success();
     assert_eq!(link_names(&meta.pod), ["lo".to_string()].into());
-    let host_links: Vec<String> = link_names(node.vpc.node())
+    let host_links: Vec<String> = link_names(node.ns())
         .into_iter()
         .filter(|l| l.starts_with("veth") || l.starts_with("eni"))
         .collect();
@@ -462,9 +628,7 @@ fn fifty_pods_at_once_on_one_node() {
         }
     });
     assert!(node.rules(512).is_empty() && node.rules(1536).is_empty());
-    assert!(!link_names(node.vpc.node())
-        .iter()
-        .any(|l| l.starts_with("eni")));
+    assert!(!link_names(node.ns()).iter().any(|l| l.starts_with("eni")));
     assert_eq!(node.allocated(), Vec::<String>::new());
     let drops = node.vpc.spoof_drops();
     assert!(

@@ -20,7 +20,7 @@ pub(super) fn create() {
 }
 
 /// The check of a newly plugged port: an empty set and its rule (run in the router).
-pub(super) fn watch(device_index: u32, router_link: &str) {
+pub(super) fn watch(router_link: &str) {
     nft(
         &["-f", "-"],
         &format!(
@@ -28,14 +28,14 @@ pub(super) fn watch(device_index: u32, router_link: &str) {
              flush set inet {TABLE} {set}\n\
              add rule inet {TABLE} src_check iifname \"{router_link}\" \
              ip saddr != @{set} counter drop\n",
-            set = owned_set(device_index),
+            set = owned_set(router_link),
         ),
     );
 }
 
 /// Sets what a port owns, in one transaction (run in the router).
-pub(super) fn own(device_index: u32, blocks: &std::collections::BTreeSet<ipnet::Ipv4Net>) {
-    let set = owned_set(device_index);
+pub(super) fn own(router_link: &str, blocks: &std::collections::BTreeSet<ipnet::Ipv4Net>) {
+    let set = owned_set(router_link);
     let mut update = format!("flush set inet {TABLE} {set}\n");
     if !blocks.is_empty() {
         let elements: Vec<String> = blocks.iter().map(ipnet::Ipv4Net::to_string).collect();
@@ -62,14 +62,14 @@ pub(super) fn drops(router_link: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The nftables set of what the port of the ENI at `device_index` owns.
-fn owned_set(device_index: u32) -> String {
-    format!("owned_eth{device_index}")
+/// The nftables set of what the ENI behind the router's `router_link` owns.
+fn owned_set(router_link: &str) -> String {
+    format!("owned_{}", router_link.replace('-', "_"))
 }
 
 /// Removes an unplugged port's check (its rule, found by handle, then its set), so an ENI
 /// attached later at the same index starts from a fresh counter.
-pub(super) fn unwatch(device_index: u32, router_link: &str) {
+pub(super) fn unwatch(router_link: &str) {
     let listing = nft(&["-a", "list", "chain", "inet", TABLE, "src_check"], "");
     let needle = format!("iifname \"{router_link}\"");
     let mut script = String::new();
@@ -87,7 +87,7 @@ pub(super) fn unwatch(device_index: u32, router_link: &str) {
     }
     script.push_str(&format!(
         "delete set inet {TABLE} {}\n",
-        owned_set(device_index)
+        owned_set(router_link)
     ));
     nft(&["-f", "-"], &script);
 }
