@@ -213,6 +213,23 @@ impl KubeApi {
         self.state().store.get(Kind::Nad, namespace, name).cloned()
     }
 
+    /// Stores a Namespace (cluster-scoped), as [`KubeApi::add_pod`] stores a pod.
+    pub fn add_namespace(&self, namespace: Value) -> Value {
+        self.state().store.create(Kind::Namespace, namespace)
+    }
+
+    /// Stores a MultiNetworkPolicy, as [`KubeApi::add_pod`] stores a pod.
+    pub fn add_multi_network_policy(&self, policy: Value) -> Value {
+        self.state().store.create(Kind::MultiNetworkPolicy, policy)
+    }
+
+    /// Deletes a MultiNetworkPolicy; returns it if it existed.
+    pub fn remove_multi_network_policy(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.state()
+            .store
+            .remove(Kind::MultiNetworkPolicy, namespace, name)
+    }
+
     /// Every request received so far, in the order they were handled.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state().requests.clone()

@@ -22,7 +22,7 @@ pub struct ApiResource {
 }
 
 /// The kinds the stand-in serves objects of.
-pub(crate) const SERVED: [ApiResource; 2] = [
+pub(crate) const SERVED: [ApiResource; 4] = [
     ApiResource {
         group: "",
         version: "v1",
@@ -35,6 +35,20 @@ pub(crate) const SERVED: [ApiResource; 2] = [
         version: "v1",
         plural: "network-attachment-definitions",
         kind: "NetworkAttachmentDefinition",
+        namespaced: true,
+    },
+    ApiResource {
+        group: "",
+        version: "v1",
+        plural: "namespaces",
+        kind: "Namespace",
+        namespaced: false,
+    },
+    ApiResource {
+        group: "k8s.cni.cncf.io",
+        version: "v1beta1",
+        plural: "multi-networkpolicies",
+        kind: "MultiNetworkPolicy",
         namespaced: true,
     },
 ];

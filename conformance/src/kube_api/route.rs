@@ -16,7 +16,7 @@ pub(crate) enum Target<'a> {
     Object {
         /// The object's kind.
         kind: Kind,
-        /// Its namespace.
+        /// Its namespace (`""` for a cluster-scoped kind).
         namespace: &'a str,
         /// Its name.
         name: &'a str,
@@ -28,8 +28,9 @@ pub(crate) enum Target<'a> {
 /// The group-version prefix (as path segments) under which `kind` is served.
 fn prefix(kind: Kind) -> &'static [&'static str] {
     match kind {
-        Kind::Pod => &["api", "v1"],
+        Kind::Pod | Kind::Namespace => &["api", "v1"],
         Kind::Nad => &["apis", "k8s.cni.cncf.io", "v1"],
+        Kind::MultiNetworkPolicy => &["apis", "k8s.cni.cncf.io", "v1beta1"],
     }
 }
 
@@ -39,14 +40,34 @@ pub(crate) fn parse(path: &str) -> Option<Target<'_>> {
     if segments.iter().any(|s| s.is_empty()) {
         return None;
     }
-    [Kind::Pod, Kind::Nad]
-        .into_iter()
-        .find_map(|kind| parse_kind(kind, &segments))
+    [
+        Kind::Pod,
+        Kind::Nad,
+        Kind::Namespace,
+        Kind::MultiNetworkPolicy,
+    ]
+    .into_iter()
+    .find_map(|kind| parse_kind(kind, &segments))
 }
 
 fn parse_kind<'a>(kind: Kind, segments: &[&'a str]) -> Option<Target<'a>> {
     let rest = segments.strip_prefix(prefix(kind))?;
     let plural = kind.plural();
+    if !kind.namespaced() {
+        return match *rest {
+            [p] if p == plural => Some(Target::Collection {
+                kind,
+                namespace: None,
+            }),
+            [p, name] if p == plural => Some(Target::Object {
+                kind,
+                namespace: "",
+                name,
+                status: false,
+            }),
+            _ => None,
+        };
+    }
     match *rest {
         [p] if p == plural => Some(Target::Collection {
             kind,
@@ -97,6 +118,29 @@ mod tests {
                 namespace: "default",
                 name: "p1",
                 status: true
+            })
+        );
+        assert_eq!(
+            parse("/api/v1/namespaces/tenant-a"),
+            Some(Target::Object {
+                kind: Kind::Namespace,
+                namespace: "",
+                name: "tenant-a",
+                status: false
+            })
+        );
+        assert_eq!(
+            parse("/api/v1/namespaces"),
+            Some(Target::Collection {
+                kind: Kind::Namespace,
+                namespace: None
+            })
+        );
+        assert_eq!(
+            parse("/apis/k8s.cni.cncf.io/v1beta1/namespaces/default/multi-networkpolicies"),
+            Some(Target::Collection {
+                kind: Kind::MultiNetworkPolicy,
+                namespace: Some("default")
             })
         );
         assert_eq!(

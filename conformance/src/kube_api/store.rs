@@ -12,6 +12,10 @@ pub(crate) enum Kind {
     Pod,
     /// `k8s.cni.cncf.io/v1` `NetworkAttachmentDefinition`.
     Nad,
+    /// `v1` `Namespace` (cluster-scoped: stored under the namespace `""`).
+    Namespace,
+    /// `k8s.cni.cncf.io/v1beta1` `MultiNetworkPolicy`.
+    MultiNetworkPolicy,
 }
 
 impl Kind {
@@ -20,22 +24,25 @@ impl Kind {
         match self {
             Kind::Pod => "pods",
             Kind::Nad => "network-attachment-definitions",
+            Kind::Namespace => "namespaces",
+            Kind::MultiNetworkPolicy => "multi-networkpolicies",
         }
     }
 
     /// The API group; `None` for the core group.
     pub(crate) fn group(self) -> Option<&'static str> {
         match self {
-            Kind::Pod => None,
-            Kind::Nad => Some("k8s.cni.cncf.io"),
+            Kind::Pod | Kind::Namespace => None,
+            Kind::Nad | Kind::MultiNetworkPolicy => Some("k8s.cni.cncf.io"),
         }
     }
 
     /// `apiVersion` of objects and lists of this kind.
     pub(crate) fn api_version(self) -> &'static str {
         match self {
-            Kind::Pod => "v1",
+            Kind::Pod | Kind::Namespace => "v1",
             Kind::Nad => "k8s.cni.cncf.io/v1",
+            Kind::MultiNetworkPolicy => "k8s.cni.cncf.io/v1beta1",
         }
     }
 
@@ -44,7 +51,14 @@ impl Kind {
         match self {
             Kind::Pod => "Pod",
             Kind::Nad => "NetworkAttachmentDefinition",
+            Kind::Namespace => "Namespace",
+            Kind::MultiNetworkPolicy => "MultiNetworkPolicy",
         }
+    }
+
+    /// Whether objects of this kind live in a namespace.
+    pub(crate) fn namespaced(self) -> bool {
+        self != Kind::Namespace
     }
 
     /// The resource as error messages name it: `pods`,
@@ -98,7 +112,7 @@ impl Store {
         let mut object = Value::Object(ordered);
 
         let metadata = &mut object["metadata"];
-        if metadata["namespace"].as_str().is_none() {
+        if kind.namespaced() && metadata["namespace"].as_str().is_none() {
             metadata["namespace"] = "default".into();
         }
         if metadata["uid"].as_str().is_none() {
@@ -108,10 +122,7 @@ impl Store {
         if metadata["creationTimestamp"].as_str().is_none() {
             metadata["creationTimestamp"] = creation_timestamp().into();
         }
-        let namespace = metadata["namespace"]
-            .as_str()
-            .unwrap_or("default")
-            .to_owned();
+        let namespace = metadata["namespace"].as_str().unwrap_or("").to_owned();
         self.put(kind, &namespace, &name, object)
     }
 
