@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 pub const REFERENCE_DIR: &str = "/usr/lib/cni";
 
 /// The plugin names our multi-call binary answers to.
-pub const OUR_PLUGINS: &[&str] = &["loopback", "host-local", "bridge", "eni-ip"];
+pub const OUR_PLUGINS: &[&str] = &["loopback", "host-local", "bridge", "eni-ip", "policy"];
 
 /// A set of CNI plugin binaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

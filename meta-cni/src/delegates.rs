@@ -18,6 +18,7 @@ const BUNDLED: &[(&str, &dyn Plugin)] = &[
     ("host-local", &host_local::HostLocal),
     ("bridge", &bridge::Bridge::new(&InProcess)),
     ("eni-ip", &eni_ip_plugin::EniIp),
+    ("policy", &policy::Policy),
 ];
 
 /// The bundled delegate answering to `name`.

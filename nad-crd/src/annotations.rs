@@ -13,3 +13,8 @@ pub const DEFAULT_NETWORK_ANNOTATION: &str = "v1.multus-cni.io/default-network";
 /// NAD annotation naming the device-plugin resource whose allocated device becomes the
 /// attachment's `deviceID` (SR-IOV and similar).
 pub const RESOURCE_NAME_ANNOTATION: &str = "k8s.v1.cni.cncf.io/resourceName";
+
+/// MultiNetworkPolicy annotation naming the networks the policy is for: NAD names separated
+/// by commas, each `name` (in the policy's namespace) or `namespace/name`. Spelled as the
+/// k8snetworkplumbingwg/multi-networkpolicy project spells it.
+pub const POLICY_FOR_ANNOTATION: &str = "k8s.v1.cni.cncf.io/policy-for";

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use nftables::batch::Batch;
 use nftables::helper::{self, NftablesError};
-use nftables::schema::{NfListObject, NfObject, Rule};
+use nftables::schema::{NfListObject, NfObject, Nftables, Rule};
 use nftables::types::NfFamily;
 
 use crate::error::{Error, Result};
@@ -57,12 +57,22 @@ pub struct NftRule {
 /// which carries what nft said. (The nftables crate's own helper lets nft's stderr go to
 /// ours, so its error would say nothing.)
 pub fn apply(batch: Batch<'_>, op: &str) -> Result<()> {
+    run_batch(batch, op, &["-j", "-f", "-"])
+}
+
+/// Asks nft whether `batch` would apply (`nft -c -j -f -`: parsed and validated by nft,
+/// nothing committed); the error carries what nft said.
+pub fn check(batch: Batch<'_>, op: &str) -> Result<()> {
+    run_batch(batch, op, &["-c", "-j", "-f", "-"])
+}
+
+fn run_batch(batch: Batch<'_>, op: &str, args: &[&str]) -> Result<()> {
     let payload = serde_json::to_vec(&batch.to_nftables()).map_err(|e| Error::Invalid {
         op: op.to_string(),
         msg: format!("serialize the nftables batch: {e}"),
     })?;
     let mut child = Command::new(nft_program())
-        .args(["-j", "-f", "-"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -85,22 +95,30 @@ pub fn apply(batch: Batch<'_>, op: &str) -> Result<()> {
     })
 }
 
-/// The rules of table `table` of `family`; empty when the table does not exist.
-pub fn table_rules(family: NfFamily, table: &str) -> Result<Vec<NftRule>> {
+/// Table `table` of `family` as nft lists it (`nft -j list table`); `None` when the table
+/// does not exist.
+pub fn list_table(family: NfFamily, table: &str) -> Result<Option<Nftables<'static>>> {
     let family_name = family_word(family);
     let op = format!("list nftables table {family_name} {table}");
-    let listing = match helper::get_current_ruleset_with_args(
+    match helper::get_current_ruleset_with_args(
         Some(nft_program()),
         &["list", "table", family_name, table],
     ) {
-        Ok(l) => l,
+        Ok(listing) => Ok(Some(listing)),
         // nft reports a missing table as a failure ("No such file or directory").
         Err(NftablesError::NftFailed { stderr, .. })
             if stderr.contains("No such file or directory") =>
         {
-            return Ok(Vec::new())
+            Ok(None)
         }
-        Err(e) => return Err(nft_error(&op, e)),
+        Err(e) => Err(nft_error(&op, e)),
+    }
+}
+
+/// The rules of table `table` of `family`; empty when the table does not exist.
+pub fn table_rules(family: NfFamily, table: &str) -> Result<Vec<NftRule>> {
+    let Some(listing) = list_table(family, table)? else {
+        return Ok(Vec::new());
     };
     Ok(listing
         .objects

@@ -1,0 +1,179 @@
+//! The MultiNetworkPolicy custom resource (`k8s.cni.cncf.io/v1beta1`): a NetworkPolicy for
+//! secondary networks. Its spec is `networking.k8s.io/v1`'s NetworkPolicySpec; the networks
+//! it applies to are named by the [`POLICY_FOR_ANNOTATION`] annotation.
+//!
+//! Written by hand like [`crate::NetworkAttachmentDefinition`], for the same reason: the
+//! object decodes with whatever the API server sends and always encodes `apiVersion` and
+//! `kind`.
+
+use k8s_openapi::api::networking::v1::NetworkPolicySpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::annotations::POLICY_FOR_ANNOTATION;
+
+/// A MultiNetworkPolicy: NetworkPolicy rules for the pods it selects, on the networks its
+/// `policy-for` annotation names.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct MultiNetworkPolicy {
+    /// Standard object metadata; the `policy-for` annotation lives here.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The policy, as a NetworkPolicy states it.
+    #[serde(default)]
+    pub spec: NetworkPolicySpec,
+}
+
+/// One network a policy is for, as its `policy-for` annotation names it, with a bare name
+/// already placed in the policy's namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PolicyNetwork {
+    /// The NAD's namespace.
+    pub namespace: String,
+    /// The NAD's name.
+    pub name: String,
+}
+
+impl MultiNetworkPolicy {
+    /// `metadata.name`, or `""` when absent.
+    pub fn name(&self) -> &str {
+        self.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    /// `metadata.namespace`, or `""` when absent.
+    pub fn namespace(&self) -> &str {
+        self.metadata.namespace.as_deref().unwrap_or_default()
+    }
+
+    /// The networks of the `policy-for` annotation: entries split at commas, spaces
+    /// trimmed, empty entries skipped, a bare name in the policy's namespace. No annotation
+    /// means no network: such a policy applies nowhere, as in the reference implementations.
+    pub fn policy_for(&self) -> Vec<PolicyNetwork> {
+        let Some(text) = self
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(POLICY_FOR_ANNOTATION))
+        else {
+            return Vec::new();
+        };
+        text.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| match entry.split_once('/') {
+                Some((ns, name)) => PolicyNetwork {
+                    namespace: ns.trim().to_owned(),
+                    name: name.trim().to_owned(),
+                },
+                None => PolicyNetwork {
+                    namespace: self.namespace().to_owned(),
+                    name: entry.to_owned(),
+                },
+            })
+            .collect()
+    }
+}
+
+// By hand, so `apiVersion` and `kind` are always written, as the API server expects.
+impl Serialize for MultiNetworkPolicy {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use k8s_openapi::Resource;
+        let mut object = serializer.serialize_struct("MultiNetworkPolicy", 4)?;
+        object.serialize_field("apiVersion", Self::API_VERSION)?;
+        object.serialize_field("kind", Self::KIND)?;
+        object.serialize_field("metadata", &self.metadata)?;
+        object.serialize_field("spec", &self.spec)?;
+        object.end()
+    }
+}
+
+impl k8s_openapi::Resource for MultiNetworkPolicy {
+    const API_VERSION: &'static str = "k8s.cni.cncf.io/v1beta1";
+    const GROUP: &'static str = "k8s.cni.cncf.io";
+    const KIND: &'static str = "MultiNetworkPolicy";
+    const VERSION: &'static str = "v1beta1";
+    const URL_PATH_SEGMENT: &'static str = "multi-networkpolicies";
+    type Scope = k8s_openapi::NamespaceResourceScope;
+}
+
+impl k8s_openapi::ListableResource for MultiNetworkPolicy {
+    const LIST_KIND: &'static str = "MultiNetworkPolicyList";
+}
+
+impl k8s_openapi::Metadata for MultiNetworkPolicy {
+    type Ty = ObjectMeta;
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(annotation: Option<&str>) -> MultiNetworkPolicy {
+        let mut object = json!({
+            "apiVersion": "k8s.cni.cncf.io/v1beta1",
+            "kind": "MultiNetworkPolicy",
+            "metadata": {"name": "deny", "namespace": "team"},
+            "spec": {"podSelector": {"matchLabels": {"app": "db"}}, "policyTypes": ["Ingress"],
+                     "ingress": [{"ports": [{"port": "http", "protocol": "TCP"},
+                                            {"port": 9000, "endPort": 9010}]}]}
+        });
+        if let Some(a) = annotation {
+            object["metadata"]["annotations"] = json!({ POLICY_FOR_ANNOTATION: a });
+        }
+        serde_json::from_value(object).unwrap()
+    }
+
+    #[test]
+    fn decodes_the_api_form_and_encodes_it_back() {
+        let p = policy(Some("net-a"));
+        assert_eq!(p.name(), "deny");
+        assert_eq!(p.namespace(), "team");
+        let ports = p.spec.ingress.as_ref().unwrap()[0].ports.as_ref().unwrap();
+        assert_eq!(ports[1].end_port, Some(9010));
+        let back: MultiNetworkPolicy =
+            serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        let value = serde_json::to_value(&p).unwrap();
+        assert_eq!(value["apiVersion"], "k8s.cni.cncf.io/v1beta1");
+        assert_eq!(value["kind"], "MultiNetworkPolicy");
+    }
+
+    #[test]
+    fn policy_for_places_bare_names_in_the_policys_namespace() {
+        let p = policy(Some(" net-a, other/net-b ,,net-c"));
+        let names: Vec<(String, String)> = p
+            .policy_for()
+            .into_iter()
+            .map(|n| (n.namespace, n.name))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("team".into(), "net-a".into()),
+                ("other".into(), "net-b".into()),
+                ("team".into(), "net-c".into())
+            ]
+        );
+        assert!(policy(None).policy_for().is_empty());
+    }
+
+    #[test]
+    fn kube_sees_a_namespaced_resource() {
+        use kube_core::Resource;
+        assert_eq!(MultiNetworkPolicy::plural(&()), "multi-networkpolicies");
+        assert_eq!(
+            MultiNetworkPolicy::api_version(&()),
+            "k8s.cni.cncf.io/v1beta1"
+        );
+    }
+}
