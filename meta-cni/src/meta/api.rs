@@ -1,5 +1,6 @@
 //! The Kubernetes API in Kubernetes mode: GET the pod, GET NADs, one merge PATCH of the
-//! pod's `network-status`. The client runs on a current-thread runtime made only here, so
+//! pod's `network-status`; for a pod with a policy delegate, LIST its namespace's
+//! MultiNetworkPolicies and, when there is any, every namespace and pod. The client runs on a current-thread runtime made only here, so
 //! standalone calls never start one. Each attempt is bounded by the configured timeout; 5xx,
 //! 429, timeouts and connection failures are retried with backoff, anything else fails at
 //! once. The kubeconfig (and a token file it names) is read fresh by every call.
@@ -8,15 +9,18 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api as Resources, Client, Config};
 use tokio::runtime::Runtime;
 
-use nad_crd::{network_status_patch, NetworkAttachmentDefinition, NetworkStatus};
+use nad_crd::{
+    network_status_patch, MultiNetworkPolicy, NetworkAttachmentDefinition, NetworkStatus,
+};
 
 use super::error::{ApiError, AttemptFailure};
+use super::policy_context::PolicyObjects;
 
 /// The first retry's delay; each later one doubles, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -197,6 +201,42 @@ impl Api {
             },
         )
         .await
+    }
+
+    /// The MultiNetworkPolicies of `namespace` and, when there is any, every namespace and
+    /// every pod (both lists at once): the objects a policy delegate's rules are made of.
+    pub(crate) fn policy_objects(&self, namespace: &str) -> Result<PolicyObjects, ApiError> {
+        let policies = self.call(
+            &format!("LIST multi-networkpolicies in {namespace}"),
+            |client| async move {
+                Resources::<MultiNetworkPolicy>::namespaced(client, namespace)
+                    .list(&ListParams::default())
+                    .await
+                    .map(|list| list.items)
+            },
+        )?;
+        if policies.is_empty() {
+            return Ok(PolicyObjects::default());
+        }
+        let (namespaces, pods) = self.runtime.block_on(futures::future::join(
+            self.attempts("LIST namespaces", |client| async move {
+                Resources::<Namespace>::all(client)
+                    .list(&ListParams::default())
+                    .await
+                    .map(|list| list.items)
+            }),
+            self.attempts("LIST pods", |client| async move {
+                Resources::<Pod>::all(client)
+                    .list(&ListParams::default())
+                    .await
+                    .map(|list| list.items)
+            }),
+        ));
+        Ok(PolicyObjects {
+            policies,
+            namespaces: namespaces?,
+            pods: pods?,
+        })
     }
 
     /// Sets the pod's `network-status` annotation in one merge patch of `pods/status`; a

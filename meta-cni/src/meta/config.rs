@@ -1,6 +1,6 @@
 //! The meta plugin's netconf: a Multus thin-mode netconf (same keys, same defaults) plus our
-//! own `nadDir`, `networks`, `resultMode`, `apiTimeoutSeconds`, `apiRetries` and
-//! `readinessTimeoutSeconds`. Every problem is a code-7 error naming the key.
+//! own `nadDir`, `policyDir`, `networks`, `resultMode`, `apiTimeoutSeconds`, `apiRetries`
+//! and `readinessTimeoutSeconds`. Every problem is a code-7 error naming the key.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,6 +18,8 @@ const DEFAULT_BIN_DIR: &str = "/opt/cni/bin";
 const DEFAULT_MULTUS_NAMESPACE: &str = "kube-system";
 /// Where NAD files are read from when neither a kubeconfig nor `nadDir` is given.
 pub(crate) const DEFAULT_NAD_DIR: &str = "/etc/cni/meta-cni/nads";
+/// Where standalone mode reads MultiNetworkPolicy, Pod and Namespace objects.
+const DEFAULT_POLICY_DIR: &str = "/etc/cni/meta-cni/policies";
 /// One API request's bound. Multus's 250 ms fails on busy API servers (its issue #1461).
 const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(10);
 /// Retries of a request that failed with 5xx, 429, a timeout or a connection error.
@@ -62,6 +64,8 @@ pub(crate) struct MetaConf {
     pub(crate) system_namespaces: Vec<String>,
     /// `nadDir`.
     pub(crate) nad_dir: PathBuf,
+    /// `policyDir`.
+    pub(crate) policy_dir: PathBuf,
     /// `networks`: static attachments in the annotation's JSON form.
     pub(crate) networks: Option<Value>,
     /// `resultMode`.
@@ -235,6 +239,7 @@ impl MetaConf {
             system_namespaces: names(extra, "systemNamespaces")?
                 .unwrap_or_else(|| vec!["kube-system".into()]),
             nad_dir: directory(req, "nadDir", DEFAULT_NAD_DIR)?,
+            policy_dir: directory(req, "policyDir", DEFAULT_POLICY_DIR)?,
             networks,
             result_mode,
             runtime_config: req.netconf.runtime_config.clone().unwrap_or_default(),

@@ -108,7 +108,7 @@ pub(crate) enum NadFileRefusal {
     #[error("not a regular file")]
     NotRegular,
     /// Larger than any real NAD.
-    #[error("{len} bytes; a NAD file is at most {max}")]
+    #[error("{len} bytes; at most {max} are read")]
     TooLarge { len: u64, max: u64 },
     /// Another API group or version.
     #[error("apiVersion is {found:?}, not {expected}")]
@@ -139,7 +139,8 @@ pub(crate) enum NadFileRefusal {
     Namespace { found: String, expected: String },
 }
 
-/// Reading a NAD from `nadDir` failed, or a NAD reference is not a valid name.
+/// Reading a NAD from `nadDir` (or a policy object from `policyDir`) failed, or a NAD
+/// reference is not a valid name.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum NadFileError {
     /// A namespace or NAD name that must not become a path or URL.
@@ -153,23 +154,26 @@ pub(crate) enum NadFileError {
         why: &'static str,
     },
     /// Opening the file failed (not: it does not exist).
-    #[error("open NAD file {}", .path.display())]
+    #[error("open {}", .path.display())]
     Open { path: PathBuf, source: io::Error },
     /// Reading its metadata failed.
-    #[error("stat NAD file {}", .path.display())]
+    #[error("stat {}", .path.display())]
     Stat { path: PathBuf, source: io::Error },
     /// Reading its text failed.
-    #[error("read NAD file {}", .path.display())]
+    #[error("read {}", .path.display())]
     Read { path: PathBuf, source: io::Error },
+    /// Listing `policyDir` (or a directory in it) failed (not: it does not exist).
+    #[error("read directory {}", .dir.display())]
+    ReadDir { dir: PathBuf, source: io::Error },
     /// The file is not YAML; said by position only (the parser's message may quote it).
-    #[error("NAD file {} is not valid YAML", .path.display())]
+    #[error("{} is not valid YAML", .path.display())]
     NotYaml {
         path: PathBuf,
         /// Line and column of the problem, when the parser knows them.
         at: Option<(u64, u64)>,
     },
-    /// The file is not the NAD its path names.
-    #[error("invalid NAD file {}", .path.display())]
+    /// The file is not the NAD its path names (or not an object `policyDir` holds).
+    #[error("invalid file {}", .path.display())]
     Refused {
         path: PathBuf,
         #[source]

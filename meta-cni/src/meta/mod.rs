@@ -2,7 +2,8 @@
 //! delegates in order, merges their results, and undoes everything on a failed ADD and on DEL.
 //!
 //! - ADD: the pod is read from the API (Kubernetes mode), the plan is resolved and validated
-//!   (code 7 before anything is made), cached, then run attachment by attachment; the
+//!   (code 7 before anything is made; a `policy` delegate gets the MultiNetworkPolicies its
+//!   rules are made of), cached, then run attachment by attachment; the
 //!   results are cached at the end. If attachment k fails, k..0 get DEL in reverse and the cache
 //!   goes; k's error is returned, naming the network. A rollback that cannot finish keeps the
 //!   cache, so the runtime's DEL can. In Kubernetes mode the pod's `network-status` is set in
@@ -25,6 +26,8 @@ mod nad_dir;
 mod network_status;
 mod networks;
 mod plan;
+mod policy_context;
+mod policy_dir;
 mod readiness;
 mod source;
 mod unplug;
@@ -166,7 +169,18 @@ impl MetaPlugin {
         }
         let source = Source::new(conf);
         let pod = source.pod(req, &plan::pod_namespace(req)?)?.for_add()?;
-        let attachments = plan::build(conf, req, &source, pod.as_ref())?;
+        let mut attachments = plan::build(conf, req, &source, pod.as_ref())?;
+        if policy_context::wanted(&attachments) {
+            let pod_ns = plan::pod_namespace(req)?;
+            let objects = source.policy_objects(&pod_ns)?;
+            let name = req
+                .inv
+                .args
+                .get("K8S_POD_NAME")
+                .unwrap_or(&req.inv.container_id);
+            let target = policy_context::target_pod(&pod_ns, name, pod.as_ref(), &objects);
+            policy_context::inject(&mut attachments, &target, &objects);
+        }
         for att in &attachments {
             att.check_runnable(delegates)?;
         }

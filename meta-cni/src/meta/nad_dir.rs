@@ -19,7 +19,7 @@ use super::error::{NadFileError, NadFileRefusal};
 /// The largest NAD file read; a real one is a few KiB.
 pub(crate) const MAX_NAD_FILE: u64 = 1 << 20;
 /// The file names tried for a NAD, in order.
-const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
+pub(crate) const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 const API_VERSION: &str = "k8s.cni.cncf.io/v1";
 const KIND: &str = "NetworkAttachmentDefinition";
 
@@ -87,7 +87,7 @@ impl NadDir {
 
 /// The text of `path`, if it exists; refused unless it is a regular file of at most
 /// [`MAX_NAD_FILE`] bytes. Opened without blocking, so a FIFO cannot hang the call.
-fn read_regular_file(path: &Path) -> Result<Option<String>, NadFileError> {
+pub(crate) fn read_regular_file(path: &Path) -> Result<Option<String>, NadFileError> {
     let file = match File::options()
         .read(true)
         .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())

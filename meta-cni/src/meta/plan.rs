@@ -384,6 +384,8 @@ mod tests {
             name: "p".into(),
             networks: Some(networks.into()),
             default_network: None,
+            labels: Default::default(),
+            container_ports: Vec::new(),
         }
     }
 

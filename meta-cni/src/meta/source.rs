@@ -1,6 +1,6 @@
-//! Where pods and NADs come from, one type over two backends: the Kubernetes API when a
-//! kubeconfig is set (Kubernetes mode), else NAD files in `nadDir` and no pod object
-//! (standalone mode). The API client is made on first use, so a DEL served from the cache
+//! Where pods, NADs and MultiNetworkPolicies come from, one type over two backends: the
+//! Kubernetes API when a kubeconfig is set (Kubernetes mode), else NAD files in `nadDir`,
+//! policy objects in `policyDir` and no pod object (standalone mode). The API client is made on first use, so a DEL served from the cache
 //! never starts one. Unit tests plan against a third, fixed set of NADs.
 
 use std::cell::{OnceCell, RefCell};
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cni::Request;
+use k8s_openapi::api::core::v1::ContainerPort;
 use nad_crd::{
     NetworkAttachmentDefinition, NetworkStatus, DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION,
 };
@@ -17,9 +18,11 @@ use super::api::Api;
 use super::config::MetaConf;
 use super::error::{ApiError, SourceError};
 use super::nad_dir::{check_nad_ref, NadDir};
+use super::policy_context::{container_ports, PolicyObjects};
+use super::policy_dir::PolicyDir;
 
 /// The pod being attached, as the API returned it: what the plan needs from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PodObject {
     /// Its namespace.
     pub(crate) namespace: String,
@@ -29,10 +32,14 @@ pub(crate) struct PodObject {
     pub(crate) networks: Option<String>,
     /// `v1.multus-cni.io/default-network`, if set.
     pub(crate) default_network: Option<String>,
+    /// Its labels, for MultiNetworkPolicy selectors.
+    pub(crate) labels: BTreeMap<String, String>,
+    /// Its containers' ports, for MultiNetworkPolicy's named ports.
+    pub(crate) container_ports: Vec<ContainerPort>,
 }
 
 /// What looking the pod up came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum PodLookup {
     /// Standalone mode, or the runtime named no pod (`K8S_POD_NAME` unset).
     NoPod,
@@ -52,8 +59,8 @@ enum Backend {
         kubeconfig: PathBuf,
         client: OnceCell<Api>,
     },
-    /// Standalone mode: `nadDir`.
-    Files(NadDir),
+    /// Standalone mode: `nadDir` and `policyDir`.
+    Files { nads: NadDir, policies: PolicyDir },
     /// A fixed set, for unit tests of the plan.
     #[cfg(test)]
     Fixed(HashMap<(String, String), NetworkAttachmentDefinition>),
@@ -76,7 +83,10 @@ impl<'a> Source<'a> {
                 kubeconfig: kubeconfig.clone(),
                 client: OnceCell::new(),
             },
-            None => Backend::Files(NadDir::new(&conf.nad_dir)),
+            None => Backend::Files {
+                nads: NadDir::new(&conf.nad_dir),
+                policies: PolicyDir::new(&conf.policy_dir),
+            },
         };
         Source {
             conf,
@@ -122,7 +132,7 @@ impl<'a> Source<'a> {
     pub(crate) fn where_missing(&self, namespace: &str, name: &str) -> String {
         match &self.backend {
             Backend::Api { .. } => format!("the Kubernetes API has no NAD {namespace}/{name}"),
-            Backend::Files(dir) => {
+            Backend::Files { nads: dir, .. } => {
                 let tried: Vec<String> = dir
                     .candidates(namespace, name)
                     .iter()
@@ -153,7 +163,7 @@ impl<'a> Source<'a> {
                 Some(api) => Ok(api.nad(namespace, name)?),
                 None => Ok(None),
             },
-            Backend::Files(dir) => Ok(dir.read(namespace, name)?),
+            Backend::Files { nads, .. } => Ok(nads.read(namespace, name)?),
             #[cfg(test)]
             Backend::Fixed(nads) => Ok(nads.get(&key).cloned()),
         }
@@ -217,13 +227,30 @@ impl<'a> Source<'a> {
                 )));
             }
         }
+        let container_ports = container_ports(&pod);
         let annotations: BTreeMap<String, String> = pod.metadata.annotations.unwrap_or_default();
         Ok(PodLookup::Found(PodObject {
             namespace: namespace.to_string(),
             name: name.to_string(),
             networks: annotations.get(NETWORKS_ANNOTATION).cloned(),
             default_network: annotations.get(DEFAULT_NETWORK_ANNOTATION).cloned(),
+            labels: pod.metadata.labels.unwrap_or_default(),
+            container_ports,
         }))
+    }
+
+    /// What the policy delegates of a pod in `namespace` are given: the MultiNetworkPolicies
+    /// of the namespace and, when there is any, every namespace and pod.
+    pub(crate) fn policy_objects(&self, namespace: &str) -> Result<PolicyObjects, SourceError> {
+        match &self.backend {
+            Backend::Api { .. } => match self.api()? {
+                Some(api) => Ok(api.policy_objects(namespace)?),
+                None => Ok(PolicyObjects::default()),
+            },
+            Backend::Files { policies, .. } => Ok(policies.read(namespace)?),
+            #[cfg(test)]
+            Backend::Fixed(_) => Ok(PolicyObjects::default()),
+        }
     }
 
     /// Writes `statuses` to the pod's `network-status` annotation (Kubernetes mode only).

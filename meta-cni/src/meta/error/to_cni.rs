@@ -121,9 +121,10 @@ impl Coded for NadFileError {
                 ErrorCode::INVALID_NETWORK_CONFIG
             }
             NadFileError::NotYaml { .. } => ErrorCode::DECODING_FAILURE,
-            NadFileError::Open { .. } | NadFileError::Stat { .. } | NadFileError::Read { .. } => {
-                ErrorCode::IO_FAILURE
-            }
+            NadFileError::Open { .. }
+            | NadFileError::Stat { .. }
+            | NadFileError::Read { .. }
+            | NadFileError::ReadDir { .. } => ErrorCode::IO_FAILURE,
         }
     }
 
@@ -132,7 +133,8 @@ impl Coded for NadFileError {
             NadFileError::InvalidRef { why, .. } => why.to_string(),
             NadFileError::Open { source, .. }
             | NadFileError::Stat { source, .. }
-            | NadFileError::Read { source, .. } => source.to_string(),
+            | NadFileError::Read { source, .. }
+            | NadFileError::ReadDir { source, .. } => source.to_string(),
             NadFileError::NotYaml { at, .. } => match at {
                 Some((line, column)) => {
                     format!("it does not parse at line {line}, column {column}")
