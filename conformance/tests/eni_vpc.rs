@@ -137,6 +137,22 @@ impl Node {
     }
 }
 
+/// The source/destination check dropped nothing, on any ENI of any node.
+fn assert_nothing_spoofed(vpc: &EmulatedVpc) {
+    let drops = vpc.spoof_drops();
+    assert!(
+        drops.values().all(|d| *d == 0),
+        "spoofed packets: {drops:?}"
+    );
+}
+
+/// The agent's rule 1024: what carries the connmark sends out of the primary ENI.
+fn rule_1024() -> Rule {
+    Rule::new(Family::V4, RT_TABLE_MAIN)
+        .fwmark(0x80, 0x80)
+        .priority(1024)
+}
+
 /// An attachment with no pod behind it, holding an address of the pool.
 fn filler(i: usize) -> AddNetwork {
     AddNetwork {
@@ -224,17 +240,11 @@ fn statement_44_pods_on_the_primary_and_a_secondary_eni_reach_the_vpc_and_the_in
     assert_eq!(seen_from(&pod1, None, INTERNET_IP), Some(primary_ip));
     assert_eq!(seen_from(&pod2, None, INTERNET_IP), Some(primary_ip));
 
-    let drops = node.vpc.spoof_drops();
-    assert!(
-        drops.values().all(|d| *d == 0),
-        "spoofed packets: {drops:?}"
-    );
+    assert_nothing_spoofed(&node.vpc);
     // The negative control: without rule 1024 the secondary ENI's pod leaves through its own
     // ENI, where nothing SNATs it (only what leaves the primary ENI is translated), and the
     // internet cannot answer a VPC-private address.
-    let marked = Rule::new(Family::V4, RT_TABLE_MAIN)
-        .fwmark(0x80, 0x80)
-        .priority(1024);
+    let marked = rule_1024();
     assert_eq!(node.rules(1024), std::slice::from_ref(&marked));
     netlink(node.ns()).del_rule(&marked).unwrap();
     assert_eq!(seen_from(&pod2, None, INTERNET_IP), None);
@@ -331,16 +341,10 @@ fn two_nodes_pods_on_primary_and_secondary_enis_reach_each_other_across_nodes() 
             from.name
         );
     }
-    let drops = vpc.spoof_drops();
-    assert!(
-        drops.values().all(|d| *d == 0),
-        "spoofed packets: {drops:?}"
-    );
+    assert_nothing_spoofed(&vpc);
 
     // The negative control: node 1 without rule 1024.
-    let marked = Rule::new(Family::V4, RT_TABLE_MAIN)
-        .fwmark(0x80, 0x80)
-        .priority(1024);
+    let marked = rule_1024();
     netlink(nodes[1].ns()).del_rule(&marked).unwrap();
     let secondary = |node: usize| {
         pods.iter()
@@ -630,9 +634,5 @@ fn fifty_pods_at_once_on_one_node() {
     assert!(node.rules(512).is_empty() && node.rules(1536).is_empty());
     assert!(!link_names(node.ns()).iter().any(|l| l.starts_with("eni")));
     assert_eq!(node.allocated(), Vec::<String>::new());
-    let drops = node.vpc.spoof_drops();
-    assert!(
-        drops.values().all(|d| *d == 0),
-        "spoofed packets: {drops:?}"
-    );
+    assert_nothing_spoofed(&node.vpc);
 }
