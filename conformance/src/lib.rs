@@ -15,6 +15,7 @@ pub mod kube_api;
 pub mod libcni;
 pub mod meta_pod;
 pub mod plugin_set;
+pub mod policy_traffic;
 pub mod run;
 
 pub use plugin_set::{meta_cni_binary, PluginSet};
