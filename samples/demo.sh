@@ -99,6 +99,9 @@ for pod in "${pods[@]}"; do
     ip -n "${id[$pod]}" -br addr
 done
 
+echo "== meta-cni inspect (the cache, as an operator reads it)"
+"$bin_dir/meta-cni" inspect --cni-dir "$cache_dir"
+
 addr_of() { # POD IFNAME -> its IPv4 address, without the prefix length
     ip -n "${id[$1]}" -4 -o addr show dev "$2" | awk '{print $4}' | cut -d/ -f1
 }

@@ -2,13 +2,15 @@
 //!
 //! The plugin that runs is chosen by the name the binary was run as, so a link named
 //! `loopback` pointing at `meta-cni` is the loopback plugin, and `meta-cni` itself is the
-//! meta plugin.
+//! meta plugin. Run as `meta-cni` with arguments and no `CNI_COMMAND`, it is the operator's
+//! command line (`meta-cni --help`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use cni::Plugin;
 
+mod cli;
 mod delegates;
 mod meta;
 
@@ -23,11 +25,16 @@ const LOG_ENV: cni::logging::EnvNames = cni::logging::EnvNames {
 };
 
 fn main() -> ExitCode {
-    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let argv0 = args.first().cloned().unwrap_or_default();
     let name = Path::new(&argv0)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // A runtime never passes arguments; a person at a shell does.
+    if name == META_PLUGIN && args.len() > 1 && std::env::var_os("CNI_COMMAND").is_none() {
+        return cli::main(args);
+    }
     let plugin: Option<&dyn Plugin> = match name.as_str() {
         META_PLUGIN => Some(&meta::MetaPlugin),
         other => delegates::bundled(other),

@@ -226,19 +226,48 @@ fn read(file: &Path) -> Result<Read, CacheError> {
     })
 }
 
+/// Every cache file in `dir`, sorted by name, with what reading it found (a missing
+/// directory has none; a file that cannot be read is `Corrupt`): what `meta-cni inspect`
+/// shows.
+pub(crate) fn scan(dir: &Path) -> Result<Vec<(PathBuf, Read)>, CacheError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(CacheError::Read {
+                file: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(SUFFIX))
+        .collect();
+    files.sort();
+    Ok(files
+        .into_iter()
+        .map(|file| {
+            // A file that cannot be read is reported as such, beside the others.
+            let found = read(&file).unwrap_or_else(|e| {
+                let e = cni::Error::from(e);
+                Read::Corrupt(format!("{}: {}", e.msg, e.details))
+            });
+            (file, found)
+        })
+        .collect())
+}
+
 /// Every cache entry in `dir` (for GC), with its slot; unreadable files, and files whose
 /// name is not their entry's, are skipped.
 pub(crate) fn all(dir: &Path) -> Vec<(Slot, Entry)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(SUFFIX))
-        .filter_map(|p| match read(&p) {
-            Ok(Read::Found(entry)) => {
+    scan(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(file, found)| match found {
+            Read::Found(entry) => {
                 let slot = Slot::new(dir, &entry.container_id, &entry.ifname).ok()?;
-                (slot.file == p).then_some((slot, entry))
+                (slot.file == file).then_some((slot, entry))
             }
             _ => None,
         })

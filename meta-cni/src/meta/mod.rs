@@ -21,6 +21,8 @@ mod config;
 mod container_lock;
 mod default_route;
 mod error;
+pub(crate) mod explain;
+pub(crate) mod inspect;
 mod merge;
 mod nad_dir;
 mod network_status;
@@ -31,6 +33,7 @@ mod policy_dir;
 mod readiness;
 mod source;
 mod unplug;
+pub(crate) mod verify;
 
 use cni::chain;
 use cni::{CniResult, Error, Plugin, Request};
@@ -40,7 +43,7 @@ use attachment::Attachment;
 use config::{MetaConf, ResultMode};
 use container_lock::ContainerLock;
 use error::MetaError;
-use source::{PodLookup, Source};
+use source::{PodLookup, PodObject, Source};
 
 /// The meta plugin.
 #[derive(Debug, Clone, Copy, Default)]
@@ -96,6 +99,34 @@ fn replan(req: &Request, conf: &MetaConf) -> Result<(Vec<Attachment>, Option<Str
         PodLookup::Gone(why) => (None, Some(why)),
     };
     Ok((plan::build(conf, req, &source, pod.as_ref())?, gone))
+}
+
+/// The cache directory a netconf names (`cniDir`, else the default), for `inspect`.
+pub(crate) fn cni_dir(req: &Request) -> Result<std::path::PathBuf, Error> {
+    Ok(MetaConf::load(req)?.cni_dir)
+}
+
+/// The attachments an ADD runs: the plan, with the MultiNetworkPolicy context of every
+/// policy delegate in it.
+fn plan_for_add(
+    conf: &MetaConf,
+    req: &Request,
+    source: &Source<'_>,
+    pod: Option<&PodObject>,
+) -> Result<Vec<Attachment>, MetaError> {
+    let mut attachments = plan::build(conf, req, source, pod)?;
+    if policy_context::wanted(&attachments) {
+        let pod_ns = plan::pod_namespace(req)?;
+        let objects = source.policy_objects(&pod_ns)?;
+        let name = req
+            .inv
+            .args
+            .get("K8S_POD_NAME")
+            .unwrap_or(&req.inv.container_id);
+        let target = policy_context::target_pod(&pod_ns, name, pod, &objects);
+        policy_context::inject(&mut attachments, &target, &objects);
+    }
+    Ok(attachments)
 }
 
 impl MetaPlugin {
@@ -169,18 +200,7 @@ impl MetaPlugin {
         }
         let source = Source::new(conf);
         let pod = source.pod(req, &plan::pod_namespace(req)?)?.for_add()?;
-        let mut attachments = plan::build(conf, req, &source, pod.as_ref())?;
-        if policy_context::wanted(&attachments) {
-            let pod_ns = plan::pod_namespace(req)?;
-            let objects = source.policy_objects(&pod_ns)?;
-            let name = req
-                .inv
-                .args
-                .get("K8S_POD_NAME")
-                .unwrap_or(&req.inv.container_id);
-            let target = policy_context::target_pod(&pod_ns, name, pod.as_ref(), &objects);
-            policy_context::inject(&mut attachments, &target, &objects);
-        }
+        let attachments = plan_for_add(conf, req, &source, pod.as_ref())?;
         for att in &attachments {
             att.check_runnable(delegates)?;
         }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cni::Request;
-use k8s_openapi::api::core::v1::ContainerPort;
+use k8s_openapi::api::core::v1::{ContainerPort, Pod};
 use nad_crd::{
     NetworkAttachmentDefinition, NetworkStatus, DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION,
 };
@@ -36,6 +36,22 @@ pub(crate) struct PodObject {
     pub(crate) labels: BTreeMap<String, String>,
     /// Its containers' ports, for MultiNetworkPolicy's named ports.
     pub(crate) container_ports: Vec<ContainerPort>,
+}
+
+impl PodObject {
+    /// What the plan needs of `pod`, the pod `namespace/name`.
+    pub(crate) fn of(namespace: &str, name: &str, pod: Pod) -> PodObject {
+        let container_ports = container_ports(&pod);
+        let annotations: BTreeMap<String, String> = pod.metadata.annotations.unwrap_or_default();
+        PodObject {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            networks: annotations.get(NETWORKS_ANNOTATION).cloned(),
+            default_network: annotations.get(DEFAULT_NETWORK_ANNOTATION).cloned(),
+            labels: pod.metadata.labels.unwrap_or_default(),
+            container_ports,
+        }
+    }
 }
 
 /// What looking the pod up came to.
@@ -227,16 +243,7 @@ impl<'a> Source<'a> {
                 )));
             }
         }
-        let container_ports = container_ports(&pod);
-        let annotations: BTreeMap<String, String> = pod.metadata.annotations.unwrap_or_default();
-        Ok(PodLookup::Found(PodObject {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-            networks: annotations.get(NETWORKS_ANNOTATION).cloned(),
-            default_network: annotations.get(DEFAULT_NETWORK_ANNOTATION).cloned(),
-            labels: pod.metadata.labels.unwrap_or_default(),
-            container_ports,
-        }))
+        Ok(PodLookup::Found(PodObject::of(namespace, name, pod)))
     }
 
     /// What the policy delegates of a pod in `namespace` are given: the MultiNetworkPolicies
