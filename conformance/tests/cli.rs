@@ -286,3 +286,49 @@ fn verify_names_each_problem_with_its_file_and_place() {
     );
     assert!(line_of("pod.yaml").contains("apiVersion"), "{err}");
 }
+
+#[test]
+fn log_format_json_gives_one_object_per_line_and_one_line_per_verb() {
+    let p = MetaPod::new();
+    let log = p.dir.path().join("meta.log");
+    let conf = p.conf(
+        json!([{"name": "net-a", "interface": "data0"}]),
+        json!({"logFormat": "json", "logFile": log, "logToStderr": false, "logLevel": "verbose"}),
+    );
+    p.run(p.call("ADD", &conf)).success();
+    p.run(p.call("DEL", &conf)).quiet_success();
+    // A refused ADD: a network that does not exist.
+    let bad = p.conf(
+        json!([{"name": "missing"}]),
+        json!({"logFormat": "json", "logFile": log, "logToStderr": false}),
+    );
+    p.run(p.call("ADD", &bad)).fails_with(7);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    let verbs: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|l| l["plugin"] == "meta-cni" && l.get("outcome").is_some())
+        .map(|l| (l["verb"].as_str().unwrap(), l["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        verbs,
+        [("ADD", "ok"), ("DEL", "ok"), ("ADD", "error")],
+        "{text}"
+    );
+    let failed = lines.iter().rfind(|l| l["outcome"] == "error").unwrap();
+    assert_eq!(failed["code"], 7);
+    assert_eq!(failed["container"], "pod1");
+    assert!(
+        failed["duration_ms"].as_f64().is_some_and(|d| d > 0.0),
+        "{failed}"
+    );
+
+    let wrong = p.conf(json!([]), json!({"logFormat": "xml"}));
+    let e = p.run(p.call("ADD", &wrong)).fails_with(7);
+    assert!(e["msg"].as_str().unwrap().contains("logFormat"), "{e}");
+    p.assert_clean();
+}

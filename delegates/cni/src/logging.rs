@@ -29,6 +29,8 @@ pub struct Settings {
     pub file: Option<PathBuf>,
     /// Whether to log to stderr too when a file is set (without a file, stderr is used).
     pub stderr: bool,
+    /// One JSON object per line instead of text, for log collectors.
+    pub json: bool,
 }
 
 /// Both sinks of one subscriber: the file (if any) and stderr (if wanted).
@@ -83,10 +85,14 @@ pub fn init(settings: Settings, env: &EnvNames) {
         file: opened.map(Mutex::new),
     };
     // A second init (in-process delegates, tests) is harmless: try_init just fails.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(false)
-        .with_writer(sinks)
-        .try_init();
+        .with_writer(sinks);
+    let _ = if settings.json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }

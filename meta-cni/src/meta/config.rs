@@ -221,6 +221,11 @@ impl MetaConf {
         }
         field::<PathBuf>(req, "logFile")?;
         field::<bool>(req, "logToStderr")?;
+        if let Some(format) = field::<String>(req, "logFormat")? {
+            if !matches!(format.as_str(), "text" | "json") {
+                return Err(invalid("logFormat", &format, "must be text or json"));
+            }
+        }
         // Multus drops the cache after a failed DEL unless this is set, which leaks what the
         // failed DEL left; meta-cni always keeps it until a DEL succeeds, so the key is only
         // checked.
@@ -274,5 +279,6 @@ pub(crate) fn log_settings(stdin: &[u8]) -> cni::logging::Settings {
             .get("logToStderr")
             .and_then(Value::as_bool)
             .unwrap_or(true),
+        json: netconf.get("logFormat").and_then(Value::as_str) == Some("json"),
     }
 }
