@@ -54,11 +54,13 @@ impl Pod {
         call_in(&self.pod.path(), verb, ifname, conf)
     }
 
-    /// ADD, asserting success and that the result is the prevResult unchanged.
+    /// ADD, asserting success, that the result is the prevResult unchanged, and that CHECK
+    /// then passes.
     fn add(&self, ifname: &str, conf: &Value) {
         let result = self.call("ADD", ifname, conf).success();
         assert_eq!(result["interfaces"], conf["prevResult"]["interfaces"]);
         assert_eq!(result["ips"], conf["prevResult"]["ips"]);
+        self.call("CHECK", ifname, conf).quiet_success();
     }
 
     fn tcp_from(&self, src: &str, port: u16) -> Verdict {
@@ -566,6 +568,8 @@ fn statement_49_check_fails_when_any_rule_is_removed_or_changed() {
         ("hook chain deleted", "delete chain inet cni_policy net1_hin"),
         ("rule added", "add rule inet cni_policy net1_in tcp dport 22 accept"),
         ("rule replaced", "replace rule inet cni_policy net1_in handle {in0} tcp dport 22 accept comment \"g/in/0\""),
+        ("port changed", "replace rule inet cni_policy net1_in handle {in0} ip saddr 10.50.0.0/24 tcp dport 81 accept comment \"g/in/0\""),
+        ("source changed", "replace rule inet cni_policy net1_in handle {in0} ip saddr 10.50.0.0/16 tcp dport 80 accept comment \"g/in/0\""),
     ];
     for (what, command) in tamperings {
         let p = Pod::new();
