@@ -904,3 +904,48 @@ fn status_is_50_when_nftables_is_unusable() {
         .run()
         .quiet_success();
 }
+
+/// The delegate as users run it: the last plugin of a NAD conflist after bridge, run
+/// in-process by the meta plugin, its prevResult the bridge's result.
+#[test]
+fn chained_after_bridge_in_a_nad_conflist_through_the_meta_plugin() {
+    use conformance::meta_pod::{nad, MetaPod};
+    let m = MetaPod::new();
+    let list = json!({"cniVersion": "1.0.0", "plugins": [
+        {"type": "bridge", "bridge": "br-p", "isGateway": true,
+         "ipam": {"type": "host-local", "subnet": "10.10.3.0/24", "dataDir": m.ipam_dir()}},
+        {"type": "policy", "securityGroups": {"web": {"ingress": [
+            {"protocol": "tcp", "ports": ["80"], "from": [{"cidr": "10.10.3.0/24"}]}]}},
+         "attach": ["web"]}]});
+    m.write_nad("default", "net-p", &nad("net-p", list));
+    let conf = m.conf(json!([{"name": "net-p", "interface": "net1"}]), json!({}));
+    let result = m.run(m.call("ADD", &conf)).success();
+    let pod_ip = result["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["address"].as_str().unwrap())
+        .find(|a| a.starts_with("10.10.3."))
+        .and_then(|a| a.split('/').next())
+        .map(ip)
+        .expect("an address on net-p");
+    let _l: Vec<Listener> = [80, 81]
+        .into_iter()
+        .map(|p| Listener::tcp(&m.pod, pod_ip, p))
+        .collect();
+    assert!(ruleset(&m.pod).contains("net1_in"), "{}", ruleset(&m.pod));
+    assert!(
+        !ruleset(&m.pod).contains("eth0_in"),
+        "the cluster network has no policy"
+    );
+    assert_eq!(
+        [
+            tcp(&m.node, None, pod_ip, 80),
+            tcp(&m.node, None, pod_ip, 81)
+        ],
+        [Allow, Deny]
+    );
+    m.run(m.call("CHECK", &conf)).quiet_success();
+    m.run(m.call("DEL", &conf)).quiet_success();
+    assert!(!ruleset(&m.pod).contains("net1_in"), "{}", ruleset(&m.pod));
+}
