@@ -533,6 +533,8 @@ fn statement_49_del_restores_connectivity_and_is_idempotent() {
     let c = conf("net1", groups(&["Ingress"], json!([]), json!([])));
     p.add("net1", &c);
     assert_eq!(p.tcp_from(A, 80), Deny, "deny all");
+    // A repeated ADD refills the chains: CHECK (in `add`) finds no duplicate rule.
+    p.add("net1", &c);
     p.call("DEL", "net1", &c).quiet_success();
     assert_eq!(p.tcp_from(A, 80), Allow, "after DEL");
     assert!(!p.ruleset().contains("net1"), "{}", p.ruleset());
