@@ -54,11 +54,13 @@ impl Pod {
         call_in(&self.pod.path(), verb, ifname, conf)
     }
 
-    /// ADD, asserting success and that the result is the prevResult unchanged.
+    /// ADD, asserting success, that the result is the prevResult unchanged, and that CHECK
+    /// then passes.
     fn add(&self, ifname: &str, conf: &Value) {
         let result = self.call("ADD", ifname, conf).success();
         assert_eq!(result["interfaces"], conf["prevResult"]["interfaces"]);
         assert_eq!(result["ips"], conf["prevResult"]["ips"]);
+        self.call("CHECK", ifname, conf).quiet_success();
     }
 
     fn tcp_from(&self, src: &str, port: u16) -> Verdict {
@@ -531,6 +533,8 @@ fn statement_49_del_restores_connectivity_and_is_idempotent() {
     let c = conf("net1", groups(&["Ingress"], json!([]), json!([])));
     p.add("net1", &c);
     assert_eq!(p.tcp_from(A, 80), Deny, "deny all");
+    // A repeated ADD refills the chains: CHECK (in `add`) finds no duplicate rule.
+    p.add("net1", &c);
     p.call("DEL", "net1", &c).quiet_success();
     assert_eq!(p.tcp_from(A, 80), Allow, "after DEL");
     assert!(!p.ruleset().contains("net1"), "{}", p.ruleset());
@@ -566,6 +570,8 @@ fn statement_49_check_fails_when_any_rule_is_removed_or_changed() {
         ("hook chain deleted", "delete chain inet cni_policy net1_hin"),
         ("rule added", "add rule inet cni_policy net1_in tcp dport 22 accept"),
         ("rule replaced", "replace rule inet cni_policy net1_in handle {in0} tcp dport 22 accept comment \"g/in/0\""),
+        ("port changed", "replace rule inet cni_policy net1_in handle {in0} ip saddr 10.50.0.0/24 tcp dport 81 accept comment \"g/in/0\""),
+        ("source changed", "replace rule inet cni_policy net1_in handle {in0} ip saddr 10.50.0.0/16 tcp dport 80 accept comment \"g/in/0\""),
     ];
     for (what, command) in tamperings {
         let p = Pod::new();
@@ -899,4 +905,49 @@ fn status_is_50_when_nftables_is_unusable() {
         .stdin(conf.clone())
         .run()
         .quiet_success();
+}
+
+/// The delegate as users run it: the last plugin of a NAD conflist after bridge, run
+/// in-process by the meta plugin, its prevResult the bridge's result.
+#[test]
+fn chained_after_bridge_in_a_nad_conflist_through_the_meta_plugin() {
+    use conformance::meta_pod::{nad, MetaPod};
+    let m = MetaPod::new();
+    let list = json!({"cniVersion": "1.0.0", "plugins": [
+        {"type": "bridge", "bridge": "br-p", "isGateway": true,
+         "ipam": {"type": "host-local", "subnet": "10.10.3.0/24", "dataDir": m.ipam_dir()}},
+        {"type": "policy", "securityGroups": {"web": {"ingress": [
+            {"protocol": "tcp", "ports": ["80"], "from": [{"cidr": "10.10.3.0/24"}]}]}},
+         "attach": ["web"]}]});
+    m.write_nad("default", "net-p", &nad("net-p", list));
+    let conf = m.conf(json!([{"name": "net-p", "interface": "net1"}]), json!({}));
+    let result = m.run(m.call("ADD", &conf)).success();
+    let pod_ip = result["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["address"].as_str().unwrap())
+        .find(|a| a.starts_with("10.10.3."))
+        .and_then(|a| a.split('/').next())
+        .map(ip)
+        .expect("an address on net-p");
+    let _l: Vec<Listener> = [80, 81]
+        .into_iter()
+        .map(|p| Listener::tcp(&m.pod, pod_ip, p))
+        .collect();
+    assert!(ruleset(&m.pod).contains("net1_in"), "{}", ruleset(&m.pod));
+    assert!(
+        !ruleset(&m.pod).contains("eth0_in"),
+        "the cluster network has no policy"
+    );
+    assert_eq!(
+        [
+            tcp(&m.node, None, pod_ip, 80),
+            tcp(&m.node, None, pod_ip, 81)
+        ],
+        [Allow, Deny]
+    );
+    m.run(m.call("CHECK", &conf)).quiet_success();
+    m.run(m.call("DEL", &conf)).quiet_success();
+    assert!(!ruleset(&m.pod).contains("net1_in"), "{}", ruleset(&m.pod));
 }
