@@ -18,3 +18,7 @@ pub const RESOURCE_NAME_ANNOTATION: &str = "k8s.v1.cni.cncf.io/resourceName";
 /// by commas, each `name` (in the policy's namespace) or `namespace/name`. Spelled as the
 /// k8snetworkplumbingwg/multi-networkpolicy project spells it.
 pub const POLICY_FOR_ANNOTATION: &str = "k8s.v1.cni.cncf.io/policy-for";
+
+/// The same annotation as this project's issue tracker first spelled it; read when
+/// [`POLICY_FOR_ANNOTATION`] is absent, so policies written either way apply.
+pub const POLICY_FOR_ALIAS: &str = "k8s.v1.multi-networkpolicy/policy-for";

@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::annotations::POLICY_FOR_ANNOTATION;
+use crate::annotations::{POLICY_FOR_ALIAS, POLICY_FOR_ANNOTATION};
 
 /// A MultiNetworkPolicy: NetworkPolicy rules for the pods it selects, on the networks its
 /// `policy-for` annotation names.
@@ -50,12 +50,10 @@ impl MultiNetworkPolicy {
     /// trimmed, empty entries skipped, a bare name in the policy's namespace. No annotation
     /// means no network: such a policy applies nowhere, as in the reference implementations.
     pub fn policy_for(&self) -> Vec<PolicyNetwork> {
-        let Some(text) = self
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(POLICY_FOR_ANNOTATION))
-        else {
+        let Some(text) = self.metadata.annotations.as_ref().and_then(|a| {
+            a.get(POLICY_FOR_ANNOTATION)
+                .or_else(|| a.get(POLICY_FOR_ALIAS))
+        }) else {
             return Vec::new();
         };
         text.split(',')
@@ -146,6 +144,15 @@ mod tests {
         let value = serde_json::to_value(&p).unwrap();
         assert_eq!(value["apiVersion"], "k8s.cni.cncf.io/v1beta1");
         assert_eq!(value["kind"], "MultiNetworkPolicy");
+    }
+
+    #[test]
+    fn the_alias_is_read_when_the_annotation_is_absent() {
+        let mut p = policy(None);
+        assert!(p.policy_for().is_empty());
+        p.metadata.annotations = Some([(POLICY_FOR_ALIAS.to_owned(), "net-x".to_owned())].into());
+        let names: Vec<String> = p.policy_for().into_iter().map(|n| n.name).collect();
+        assert_eq!(names, ["net-x"]);
     }
 
     #[test]
