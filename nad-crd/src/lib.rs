@@ -18,6 +18,7 @@ pub mod multi_network_policy_crd;
 pub mod nad;
 pub mod nad_config;
 pub mod names;
+mod resource;
 pub mod selection;
 pub mod status;
 

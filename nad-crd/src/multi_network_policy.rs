@@ -8,10 +8,11 @@
 
 use k8s_openapi::api::networking::v1::NetworkPolicySpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::ser::SerializeStruct;
-use serde::{Deserialize, Serialize, Serializer};
+
+use serde::Deserialize;
 
 use crate::annotations::{POLICY_FOR_ALIAS, POLICY_FOR_ANNOTATION};
+use crate::resource::custom_resource;
 
 /// A MultiNetworkPolicy: NetworkPolicy rules for the pods it selects, on the networks its
 /// `policy-for` annotation names.
@@ -73,43 +74,8 @@ impl MultiNetworkPolicy {
     }
 }
 
-// By hand, so `apiVersion` and `kind` are always written, as the API server expects.
-impl Serialize for MultiNetworkPolicy {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use k8s_openapi::Resource;
-        let mut object = serializer.serialize_struct("MultiNetworkPolicy", 4)?;
-        object.serialize_field("apiVersion", Self::API_VERSION)?;
-        object.serialize_field("kind", Self::KIND)?;
-        object.serialize_field("metadata", &self.metadata)?;
-        object.serialize_field("spec", &self.spec)?;
-        object.end()
-    }
-}
-
-impl k8s_openapi::Resource for MultiNetworkPolicy {
-    const API_VERSION: &'static str = "k8s.cni.cncf.io/v1beta1";
-    const GROUP: &'static str = "k8s.cni.cncf.io";
-    const KIND: &'static str = "MultiNetworkPolicy";
-    const VERSION: &'static str = "v1beta1";
-    const URL_PATH_SEGMENT: &'static str = "multi-networkpolicies";
-    type Scope = k8s_openapi::NamespaceResourceScope;
-}
-
-impl k8s_openapi::ListableResource for MultiNetworkPolicy {
-    const LIST_KIND: &'static str = "MultiNetworkPolicyList";
-}
-
-impl k8s_openapi::Metadata for MultiNetworkPolicy {
-    type Ty = ObjectMeta;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+custom_resource!(MultiNetworkPolicy, group: "k8s.cni.cncf.io", version: "v1beta1", kind: "MultiNetworkPolicy",
+    plural: "multi-networkpolicies");
 
 #[cfg(test)]
 mod tests {

@@ -7,12 +7,13 @@
 //! takes this type as it would a derived one.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::ser::SerializeStruct;
-use serde::{Deserialize, Serialize, Serializer};
+
+use serde::{Deserialize, Serialize};
 
 use crate::annotations::RESOURCE_NAME_ANNOTATION;
 use crate::error::NadConfigError;
 use crate::nad_config::NadConfig;
+use crate::resource::custom_resource;
 
 /// A NetworkAttachmentDefinition: a named CNI configuration a pod can attach to.
 ///
@@ -76,43 +77,8 @@ impl NetworkAttachmentDefinition {
     }
 }
 
-// By hand, so `apiVersion` and `kind` are always written, as the API server expects.
-impl Serialize for NetworkAttachmentDefinition {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use k8s_openapi::Resource;
-        let mut object = serializer.serialize_struct("NetworkAttachmentDefinition", 4)?;
-        object.serialize_field("apiVersion", Self::API_VERSION)?;
-        object.serialize_field("kind", Self::KIND)?;
-        object.serialize_field("metadata", &self.metadata)?;
-        object.serialize_field("spec", &self.spec)?;
-        object.end()
-    }
-}
-
-impl k8s_openapi::Resource for NetworkAttachmentDefinition {
-    const API_VERSION: &'static str = "k8s.cni.cncf.io/v1";
-    const GROUP: &'static str = "k8s.cni.cncf.io";
-    const KIND: &'static str = "NetworkAttachmentDefinition";
-    const VERSION: &'static str = "v1";
-    const URL_PATH_SEGMENT: &'static str = "network-attachment-definitions";
-    type Scope = k8s_openapi::NamespaceResourceScope;
-}
-
-impl k8s_openapi::ListableResource for NetworkAttachmentDefinition {
-    const LIST_KIND: &'static str = "NetworkAttachmentDefinitionList";
-}
-
-impl k8s_openapi::Metadata for NetworkAttachmentDefinition {
-    type Ty = ObjectMeta;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+custom_resource!(NetworkAttachmentDefinition, group: "k8s.cni.cncf.io", version: "v1", kind: "NetworkAttachmentDefinition",
+    plural: "network-attachment-definitions");
 
 #[cfg(test)]
 mod tests {
