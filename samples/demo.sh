@@ -3,10 +3,12 @@
 # container runtime would, with the sample netconf (samples/netconf/standalone.conflist) and
 # the sample NADs (samples/nads, as its nadDir: no cluster needed). Two pods get three
 # networks each: eth0 on the cluster network (pod-network), net1 on data-net and net2 on
-# ctrl-net (a bridge + loopback chain, which also brings lo up). pod-b selects its networks
-# with the annotation's JSON form, asking for a fixed address and MAC on net1. The demo
-# prints the merged result and network-status, pings pod-b from pod-a on every network,
-# CHECKs, DELs, and shows nothing is left.
+# ctrl-net (a bridge + policy + loopback chain: the policy delegate lets only ping and TCP
+# 8080 in on net2; loopback brings lo up). pod-b selects its networks with the annotation's
+# JSON form, asking for a fixed address and MAC on net1. The demo prints the merged result,
+# network-status and `meta-cni inspect`, pings pod-b from pod-a on every network, shows the
+# policy dropping TCP port 9 on net2 while net1 refuses it, CHECKs, DELs, and shows nothing
+# is left.
 #
 # Everything happens in network namespaces the demo makes (a "node" holding the bridges and
 # host veths, and the two pods), removed on exit even on failure; the machine's own namespace
@@ -81,7 +83,7 @@ trap cleanup EXIT
 
 mkdir -p "$bin_dir"
 install -m 0755 target/release/meta-cni "$bin_dir/meta-cni"
-for plugin in loopback bridge host-local; do ln -s meta-cni "$bin_dir/$plugin"; done
+for plugin in loopback bridge host-local policy; do ln -s meta-cni "$bin_dir/$plugin"; done
 for ns in "$node" "${id[@]}"; do ip netns add "$ns"; done
 
 declare -A results
@@ -111,6 +113,20 @@ for ifname in eth0 net1 net2; do
     ip netns exec "${id[pod-a]}" ping -c 1 -W 2 -I "$ifname" "$peer" >/dev/null
     echo "$ifname: $peer ok"
 done
+
+echo "== policy on ctrl-net (net2): ping passed above; TCP port 9 is dropped there, refused on net1"
+tcp_probe() { # POD IFNAME PORT -> "dropped" (no answer in 1 s), "refused" or "open"
+    local peer rc
+    peer=$(addr_of pod-b "$2")
+    rc=0
+    ip netns exec "${id[$1]}" timeout 1 bash -c "exec 3<>/dev/tcp/$peer/$3" 2>/dev/null || rc=$?
+    case $rc in 0) echo open ;; 124) echo dropped ;; *) echo refused ;; esac
+}
+net2=$(tcp_probe pod-a net2 9)
+net1=$(tcp_probe pod-a net1 9)
+echo "net2 (policy): port 9 $net2; net1 (no policy): port 9 $net1"
+[ "$net2" = dropped ] && [ "$net1" = refused ]
+ip netns exec "${id[pod-b]}" nft list table inet cni_policy | grep -E "chain|jump|accept|drop" | sed 's/^/  /'
 
 echo "== CHECK"
 for pod in "${pods[@]}"; do cni CHECK "$pod" "${results[$pod]}"; done
