@@ -213,10 +213,13 @@ fn rbac_is_least_privilege() {
     }
     let want: BTreeSet<String> = [
         "/pods get",
+        "/pods list",
+        "/namespaces list",
         "/pods/status patch",
         "k8s.cni.cncf.io/network-attachment-definitions get",
         "k8s.cni.cncf.io/network-attachment-definitions list",
         "k8s.cni.cncf.io/network-attachment-definitions watch",
+        "k8s.cni.cncf.io/multi-networkpolicies list",
     ]
     .into_iter()
     .map(String::from)
