@@ -332,3 +332,143 @@ fn log_format_json_gives_one_object_per_line_and_one_line_per_verb() {
     assert!(e["msg"].as_str().unwrap().contains("logFormat"), "{e}");
     p.assert_clean();
 }
+
+/// `<bin>/<plugin>` answers VERSION: the link resolves to a whole binary.
+fn answers_version(plugin: &Path) -> bool {
+    Command::new(plugin)
+        .env_clear()
+        .env("CNI_COMMAND", "VERSION")
+        .output()
+        .is_ok_and(|out| out.status.success() && stdout(&out).contains("supportedVersions"))
+}
+
+#[test]
+fn install_links_writes_the_netconf_and_uninstall_removes_exactly_that() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    let conf = dir.path().join("net.d");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&conf).unwrap();
+    // The node's own bridge plugin, and a config of its own.
+    write(&bin, "bridge", "#!/bin/sh\necho node-bridge\n");
+    let primary = write(
+        &conf,
+        "10-node.conflist",
+        r#"{"cniVersion": "0.4.0", "name": "node", "plugins": [{"type": "bridge"}]}"#,
+    );
+    let (bin_s, conf_s) = (bin.to_str().unwrap(), conf.to_str().unwrap());
+    let out = meta_cni(&[
+        "install",
+        "--bin-dir",
+        bin_s,
+        "--conf-dir",
+        conf_s,
+        "--auto",
+        "--kubeconfig",
+        "/etc/cni/net.d/meta-cni.d/meta-cni.kubeconfig",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains("left") && report.contains("bridge"),
+        "{report}"
+    );
+    for plugin in ["meta-cni", "loopback", "host-local", "policy"] {
+        assert!(answers_version(&bin.join(plugin)), "{plugin}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(bin.join("bridge")).unwrap(),
+        "#!/bin/sh\necho node-bridge\n",
+        "the node's bridge is untouched"
+    );
+    // Auto mode: the node's config is the cluster network, with its version.
+    let netconf: Value =
+        serde_json::from_str(&std::fs::read_to_string(conf.join("00-meta-cni.conflist")).unwrap())
+            .unwrap();
+    assert_eq!(netconf["cniVersion"], "0.4.0");
+    assert_eq!(netconf["plugins"][0]["type"], "meta-cni");
+    assert_eq!(netconf["plugins"][0]["clusterNetwork"], json!(primary));
+    assert!(netconf["plugins"][0]["kubeconfig"].is_string());
+
+    let out = meta_cni(&["uninstall", "--bin-dir", bin_s]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut left: Vec<String> = std::fs::read_dir(&bin)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["bridge"], "only the node's own plugin is left");
+    let confs: Vec<String> = std::fs::read_dir(&conf)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(confs, ["10-node.conflist"]);
+
+    // A netconf someone changed after install is theirs: uninstall leaves it.
+    let given = write(dir.path(), "given.conflist", r#"{"cniVersion": "1.0.0"}"#);
+    let out = meta_cni(&[
+        "install",
+        "--bin-dir",
+        bin_s,
+        "--conf-dir",
+        conf_s,
+        "--links",
+        "loopback",
+        "--netconf",
+        given.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    write(&conf, "00-meta-cni.conflist", r#"{"cniVersion": "1.1.0"}"#);
+    meta_cni(&["uninstall", "--bin-dir", bin_s]);
+    assert!(conf.join("00-meta-cni.conflist").exists());
+    assert!(!bin.join("loopback").exists() && !bin.join("meta-cni").exists());
+
+    // Errors are one line naming the problem.
+    let empty = tempfile::tempdir().unwrap();
+    let out = meta_cni(&[
+        "install",
+        "--bin-dir",
+        bin_s,
+        "--conf-dir",
+        empty.path().to_str().unwrap(),
+        "--auto",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no primary CNI config"), "{err}");
+}
+
+#[test]
+fn install_while_the_binary_runs_never_breaks_an_exec() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    let bin_s = bin.to_str().unwrap().to_owned();
+    let first = meta_cni(&["install", "--bin-dir", &bin_s, "--links", "loopback"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (runs, failures) = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let (mut runs, mut failures) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                runs += 1;
+                if !answers_version(&bin.join("loopback")) {
+                    failures += 1;
+                }
+            }
+            (runs, failures)
+        });
+        for _ in 0..3 {
+            let out = meta_cni(&["install", "--bin-dir", &bin_s, "--links", "loopback"]);
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap()
+    });
+    assert!(runs > 3, "the reader ran during the installs: {runs}");
+    assert_eq!(
+        failures, 0,
+        "{failures} of {runs} execs failed during install"
+    );
+    meta_cni(&["uninstall", "--bin-dir", &bin_s]);
+}

@@ -1,6 +1,6 @@
 //! The operator's commands, when the binary runs as `meta-cni` with arguments and no
-//! `CNI_COMMAND`: `inspect` (what the cache holds), `explain` (what an ADD would run) and
-//! `verify` (a netconf and its NADs, offline). Output goes to stdout; an error is one line on
+//! `CNI_COMMAND`: `inspect` (what the cache holds), `explain` (what an ADD would run),
+//! `verify` (a netconf and its NADs, offline), `install` and `uninstall`. Output goes to stdout; an error is one line on
 //! stderr naming the problem, and the exit status is 1.
 
 use std::ffi::OsString;
@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::install;
 use crate::meta::{explain, inspect, verify};
 
 /// The meta plugin's cache directory when neither `--cni-dir` nor `--netconf` says.
@@ -38,6 +39,42 @@ enum Commands {
     /// Checks a netconf and every NAD of its nadDir offline; each problem with its file and
     /// where in it.
     Verify(VerifyArgs),
+    /// Copies this binary and its delegate links into a CNI bin dir and, when asked, the
+    /// netconf into the CNI config dir, each file renamed into place (never "text file busy").
+    Install(InstallArgs),
+    /// Removes exactly what install made, where it is still ours.
+    Uninstall(UninstallArgs),
+}
+
+#[derive(Debug, Args)]
+struct InstallArgs {
+    /// The CNI bin dir.
+    #[arg(long, default_value = "/opt/cni/bin")]
+    bin_dir: PathBuf,
+    /// The delegates to link to the binary (default: every bundled one); a name the node's
+    /// own plugin holds is left alone.
+    #[arg(long, value_delimiter = ',')]
+    links: Option<Vec<String>>,
+    /// The CNI config dir the netconf goes to.
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    conf_dir: PathBuf,
+    /// The netconf to install as 00-meta-cni.conflist.
+    #[arg(long, conflicts_with = "auto")]
+    netconf: Option<PathBuf>,
+    /// Generate the netconf around the node's own primary config (the first other
+    /// .conf/.conflist of the config dir becomes the cluster network), as Multus's auto mode.
+    #[arg(long)]
+    auto: bool,
+    /// With --auto: the kubeconfig the generated netconf names (Kubernetes mode).
+    #[arg(long, requires = "auto")]
+    kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct UninstallArgs {
+    /// The CNI bin dir install wrote to.
+    #[arg(long, default_value = "/opt/cni/bin")]
+    bin_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +138,8 @@ pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
         Commands::Inspect(args) => ("inspect", run_inspect(&args)),
         Commands::Explain(args) => ("explain", run_explain(&args)),
         Commands::Verify(args) => ("verify", run_verify(&args)),
+        Commands::Install(args) => ("install", run_install(&args)),
+        Commands::Uninstall(args) => ("uninstall", run_uninstall(&args)),
     };
     match outcome {
         Ok(output) => {
@@ -220,4 +259,48 @@ fn run_verify(args: &VerifyArgs) -> Result<String, String> {
     }
     let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
     Err(format!("{} problem(s):\n{}", lines.len(), lines.join("\n")))
+}
+
+fn run_install(args: &InstallArgs) -> Result<String, String> {
+    let links: Vec<String> = match &args.links {
+        Some(links) => links.clone(),
+        None => crate::delegates::bundled_names()
+            .map(String::from)
+            .collect(),
+    };
+    let netconf = match (&args.netconf, args.auto) {
+        (Some(file), _) => Some((args.conf_dir.as_path(), install::Netconf::File(file))),
+        (None, true) => Some((
+            args.conf_dir.as_path(),
+            install::Netconf::Auto {
+                kubeconfig: args.kubeconfig.as_deref(),
+            },
+        )),
+        (None, false) => None,
+    };
+    let plan = install::Plan {
+        bin_dir: &args.bin_dir,
+        links: &links,
+        netconf,
+    };
+    let done = install::install(&plan).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    for path in &done.written {
+        out.push_str(&format!("installed {}\n", path.display()));
+    }
+    for name in &done.skipped {
+        out.push_str(&format!(
+            "left {} alone: the node's own plugin holds the name\n",
+            args.bin_dir.join(name).display()
+        ));
+    }
+    Ok(out)
+}
+
+fn run_uninstall(args: &UninstallArgs) -> Result<String, String> {
+    let removed = install::uninstall(&args.bin_dir).map_err(|e| e.to_string())?;
+    Ok(removed
+        .iter()
+        .map(|p| format!("removed {}\n", p.display()))
+        .collect())
 }

@@ -12,6 +12,7 @@ use cni::Plugin;
 
 mod cli;
 mod delegates;
+mod install;
 mod meta;
 
 /// The name the meta plugin answers to.
