@@ -1,5 +1,6 @@
 //! The `network-status` entries of a pod: one per sandbox interface of each attachment, as
-//! Multus writes them, from the delegates' final results (default routes already moved).
+//! Multus writes them, from the delegates' final results (default routes already moved), with
+//! the attachment's device-info (its `CNIDeviceInfoFile`, else a result interface's `pciID`).
 
 use std::net::IpAddr;
 
@@ -42,6 +43,7 @@ pub(crate) fn of(attachments: &[Attachment]) -> Vec<NetworkStatus> {
                 .map(|ip| ip.address.addr().to_string())
                 .collect()
         };
+        let file_info = att.device.as_ref().and_then(|d| d.info.clone());
         let base = NetworkStatus {
             name: att.network.clone(),
             default: att.cluster,
@@ -55,10 +57,13 @@ pub(crate) fn of(attachments: &[Attachment]) -> Vec<NetworkStatus> {
             .enumerate()
             .filter(|(_, i)| !i.sandbox.is_empty())
             .collect();
+        // A userspace device (DPDK, vhost-user, memif) has no kernel interface: the entry
+        // still names the planned interface and carries the device-info its user needs.
         if sandboxed.is_empty() {
             statuses.push(NetworkStatus {
                 interface: Some(att.ifname.clone()),
                 ips: ips_of(None),
+                device_info: file_info,
                 ..base
             });
             continue;
@@ -69,7 +74,9 @@ pub(crate) fn of(attachments: &[Attachment]) -> Vec<NetworkStatus> {
                 ips: ips_of(Some(index)),
                 mac: Some(iface.mac.clone()).filter(|m| !m.is_empty()),
                 mtu: iface.mtu,
-                device_info: iface.pci_id.as_deref().map(device_info),
+                device_info: file_info
+                    .clone()
+                    .or_else(|| iface.pci_id.as_deref().map(device_info)),
                 ..base.clone()
             });
         }
@@ -95,6 +102,7 @@ mod tests {
             cni_args: cni::CniArgs::default(),
             default_route: Vec::new(),
             result: Some(ListResult { result, version }),
+            device: None,
         }
     }
 
