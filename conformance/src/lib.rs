@@ -15,6 +15,7 @@ pub mod kube_api;
 pub mod kubelet_stand_in;
 pub mod libcni;
 pub mod meta_pod;
+pub mod nfv_node;
 pub mod plugin_set;
 pub mod run;
 
