@@ -400,3 +400,110 @@ fn statement_51_dra_claim_gives_the_delegate_the_device_and_gets_network_data() 
     assert!(link_names(&n.node).contains("vf0") && link_names(&n.node).contains("vf1"));
     assert_eq!(n.cni_device_info_files(), Vec::<String>::new());
 }
+
+/// A userspace-device delegate (as a DPDK or vhost-user CNI is): it makes no kernel
+/// interface, writes the device-info of the device it was given (the `deviceID` capability)
+/// to `CNIDeviceInfoFile` (a capability too), records each netconf it got, and returns a
+/// result with no interfaces.
+const USERSPACE_PLUGIN: &str = r#"#!/usr/bin/python3
+import json, os, sys
+conf = json.load(sys.stdin)
+verb = os.environ.get("CNI_COMMAND")
+if verb == "VERSION":
+    print(json.dumps({"cniVersion": "1.0.0", "supportedVersions": ["0.4.0", "1.0.0"]}))
+    sys.exit(0)
+with open(os.path.join(os.path.dirname(sys.argv[0]), "calls.jsonl"), "a") as log:
+    log.write(json.dumps({"verb": verb, "conf": conf}) + "\n")
+rc = conf.get("runtimeConfig", {})
+if verb == "ADD":
+    info = {"type": "vhost-user", "version": "1.1.0",
+            "vhost-user": {"mode": "server", "path": "/run/vhost/" + rc["deviceID"] + ".sock"}}
+    with open(rc["CNIDeviceInfoFile"], "w") as f:
+        json.dump(info, f)
+    print(json.dumps({"cniVersion": conf["cniVersion"]}))
+"#;
+
+/// An attachment with no kernel interface works end to end: the delegate gets the device
+/// through the `deviceID` capability and `CNIDeviceInfoFile`, network-status carries the
+/// device-info it wrote (under the planned interface name), CHECK and DEL pass, and DEL
+/// removes the file.
+#[test]
+fn a_userspace_device_without_a_kernel_interface_works_end_to_end() {
+    let pod = PrivateNetns::new().unwrap();
+    let n = NfvNode::new();
+    let bin = n.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let plugin = bin.join("userspace-dev");
+    std::fs::write(&plugin, USERSPACE_PLUGIN).unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = json!({"cniVersion": "1.0.0", "name": "dpdk", "type": "userspace-dev",
+        "capabilities": {"deviceID": true, "CNIDeviceInfoFile": true}});
+    n.api
+        .add_nad(json!({"metadata": {"name": "dpdk", "namespace": "default",
+        "annotations": {"k8s.v1.cni.cncf.io/resourceName": "example.com/vhost"}},
+        "spec": {"config": config.to_string()}}));
+    n.kubelet
+        .allocate("default", POD, "app", "example.com/vhost", &["vhu-3"]);
+    n.api.add_pod(pod_object(
+        POD,
+        UID,
+        &json!([{"name": "dpdk", "interface": "dpdk0"}]),
+    ));
+    let mut conf: Value = serde_json::from_str(&n.conf(json!({}))).unwrap();
+    conf["binDir"] = json!(bin);
+    let conf = conf.to_string();
+    let call = |verb: &str| {
+        n.call(&pod.path(), "pod1", POD, UID, verb, &conf).var(
+            "CNI_PATH",
+            &format!(
+                "{}:{}",
+                bin.display(),
+                conformance::PluginSet::Ours.bin_dir().display()
+            ),
+        )
+    };
+    n.run(call("ADD")).success();
+
+    assert_eq!(
+        link_names(&pod),
+        BTreeSet::from(["lo", "eth0"].map(String::from)),
+        "no kernel interface for the userspace device"
+    );
+    let status = n.network_status(POD).unwrap();
+    let dpdk = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "default/dpdk")
+        .unwrap_or_else(|| panic!("{status:#}"));
+    assert_eq!(dpdk["interface"], "dpdk0");
+    assert_eq!(
+        dpdk["device-info"],
+        json!({"type": "vhost-user", "version": "1.1.0",
+               "vhost-user": {"mode": "server", "path": "/run/vhost/vhu-3.sock"}})
+    );
+    let file = n.device_info_dir().join("cni/default-dpdk-pod1_dpdk0");
+    assert!(file.exists());
+
+    n.run(call("CHECK")).quiet_success();
+    n.run(call("DEL")).quiet_success();
+    assert!(!file.exists(), "DEL removes the CNIDeviceInfoFile");
+    let calls: Vec<Value> = std::fs::read_to_string(bin.join("calls.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let verbs: Vec<&str> = calls.iter().map(|c| c["verb"].as_str().unwrap()).collect();
+    assert_eq!(verbs, ["ADD", "CHECK", "DEL"]);
+    for c in &calls {
+        // Multus's keys in the netconf, the capabilities in the runtime config.
+        assert_eq!(c["conf"]["deviceID"], "vhu-3", "{c}");
+        assert_eq!(c["conf"]["pciBusID"], "vhu-3", "{c}");
+        assert_eq!(c["conf"]["runtimeConfig"]["deviceID"], "vhu-3", "{c}");
+        assert_eq!(
+            c["conf"]["runtimeConfig"]["CNIDeviceInfoFile"],
+            json!(file.display().to_string()),
+            "{c}"
+        );
+    }
+}

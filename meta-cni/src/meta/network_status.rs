@@ -135,4 +135,40 @@ mod tests {
         ];
         insta::assert_json_snapshot!(of(&attachments));
     }
+
+    #[test]
+    fn the_attachments_device_info_wins_and_reaches_an_entry_without_interfaces() {
+        let device = |id: &str, info: Value| crate::meta::devices::Device {
+            id: id.into(),
+            resource: Some("example.com/vf".into()),
+            dp_info_file: None,
+            cni_info_file: "/run/devinfo/cni/x".into(),
+            info: Some(info),
+            claim: None,
+        };
+        let vf = json!({"type": "pci", "version": "1.1.0", "pci": {"pci-address": "0000:81:00.2",
+            "pf-pci-address": "0000:81:00.0"}});
+        let vhost = json!({"type": "vhost-user", "version": "1.1.0",
+            "vhost-user": {"mode": "server", "path": "/run/vhost/vhu-3.sock"}});
+        let mut with_pci_id = attachment(
+            "default/data-a",
+            "data0",
+            false,
+            json!({"cniVersion": "1.1.0",
+                "interfaces": [{"name": "data0", "sandbox": "/run/netns/p", "pciID": "0000:81:00.2"}]}),
+        );
+        with_pci_id.device = Some(device("0000:81:00.2", vf.clone()));
+        let mut userspace = attachment(
+            "default/dpdk",
+            "dpdk0",
+            false,
+            json!({"cniVersion": "1.0.0"}),
+        );
+        userspace.device = Some(device("vhu-3", vhost.clone()));
+        let statuses = of(&[with_pci_id, userspace]);
+        assert_eq!(statuses.len(), 2);
+        assert_eq!(statuses[0].device_info, Some(vf));
+        assert_eq!(statuses[1].interface.as_deref(), Some("dpdk0"));
+        assert_eq!(statuses[1].device_info, Some(vhost));
+    }
 }

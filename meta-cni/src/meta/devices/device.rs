@@ -81,23 +81,21 @@ impl Device {
         att.device = Some(self);
     }
 
-    /// Before ADD: the device plugin's device-info, if it wrote any, copied to
-    /// `CNIDeviceInfoFile`, where delegates read (and may rewrite) it. As with Multus, a
-    /// file that cannot be copied only costs the device-info; the attachment goes on.
+    /// Before ADD: `CNIDeviceInfoFile`'s directory made, so a delegate can write its
+    /// device-info there, and the device plugin's device-info, if it wrote any, copied to it,
+    /// where delegates read (and may rewrite) it. As with Multus, a file that cannot be
+    /// copied only costs the device-info; the attachment goes on.
     pub(crate) fn prepare(&self) {
-        let Some(dp) = &self.dp_info_file else {
-            return;
-        };
-        let copied = info_file::read(dp).and_then(|info| match info {
-            Some(info) => info_file::write(&self.cni_info_file, &info),
+        let made = info_file::make_dir(&self.cni_info_file);
+        let copied = made.and_then(|()| match &self.dp_info_file {
+            Some(dp) => match info_file::read(dp)? {
+                Some(info) => info_file::write(&self.cni_info_file, &info),
+                None => Ok(()),
+            },
             None => Ok(()),
         });
         if let Err(e) = copied {
-            tracing::warn!(
-                "device-info {} -> {}: {e}",
-                dp.display(),
-                self.cni_info_file.display()
-            );
+            tracing::warn!("device-info {}: {e}", self.cni_info_file.display());
         }
     }
 

@@ -54,15 +54,21 @@ pub(super) fn read(path: &Path) -> std::io::Result<Option<Value>> {
     Ok(Some(info))
 }
 
+/// Makes the directory `path` goes in (0700), if missing.
+pub(super) fn make_dir(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir),
+        None => Ok(()),
+    }
+}
+
 /// Writes `info` as a new file at `path` (0600, its directory made 0700): a file already
 /// there belongs to another attachment's call and is left alone (an error).
 pub(super) fn write(path: &Path, info: &Value) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
+    make_dir(path)?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
