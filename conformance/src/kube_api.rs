@@ -1,8 +1,9 @@
 //! A Kubernetes API server stand-in for tests: the real REST protocol (paths, JSON shapes,
 //! status codes, `Status` bodies, bearer tokens, merge patches) over plain HTTP/1.1, for
 //! the few resources the meta plugin uses: pods (GET, PATCH of the object and of
-//! `pods/status`) and NetworkAttachmentDefinitions (GET, LIST per namespace and
-//! cluster-wide).
+//! `pods/status`), NetworkAttachmentDefinitions (GET, LIST per namespace and
+//! cluster-wide), and DRA's ResourceClaims (GET, PATCH of `resourceclaims/status`) and
+//! ResourceSlices (LIST).
 //!
 //! ```no_run
 //! use conformance::kube_api::{fixture, write_kubeconfig, KubeApi};
@@ -228,6 +229,24 @@ impl KubeApi {
         self.state()
             .store
             .remove(Kind::MultiNetworkPolicy, namespace, name)
+    }
+
+    /// Stores a DRA ResourceClaim, as [`KubeApi::add_pod`] stores a pod.
+    pub fn add_resource_claim(&self, claim: Value) -> Value {
+        self.state().store.create(Kind::ResourceClaim, claim)
+    }
+
+    /// The ResourceClaim as stored now (e.g. to read the status a client wrote).
+    pub fn resource_claim(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.state()
+            .store
+            .get(Kind::ResourceClaim, namespace, name)
+            .cloned()
+    }
+
+    /// Stores a DRA ResourceSlice (cluster-scoped), as [`KubeApi::add_pod`] stores a pod.
+    pub fn add_resource_slice(&self, slice: Value) -> Value {
+        self.state().store.create(Kind::ResourceSlice, slice)
     }
 
     /// Every request received so far, in the order they were handled.

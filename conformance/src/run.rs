@@ -15,6 +15,7 @@ use crate::plugin_set::PluginSet;
 #[derive(Debug, Clone)]
 pub struct Call {
     binary: PathBuf,
+    args: Vec<OsString>,
     env: Vec<(String, OsString)>,
     stdin: Vec<u8>,
 }
@@ -41,6 +42,7 @@ impl Call {
     pub fn binary(binary: &Path, command: &str) -> Self {
         Call {
             binary: binary.to_path_buf(),
+            args: Vec::new(),
             env: vec![("CNI_COMMAND".into(), command.into())],
             stdin: Vec::new(),
         }
@@ -69,6 +71,12 @@ impl Call {
     /// Removes one variable.
     pub fn unset(mut self, key: &str) -> Self {
         self.env.retain(|(k, _)| k != key);
+        self
+    }
+
+    /// Command-line arguments, for a wrapper that runs the plugin (plugins take none).
+    pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Self {
+        self.args = args.into_iter().map(Into::into).collect();
         self
     }
 
@@ -104,7 +112,8 @@ impl Call {
 
     fn spawn(&self) -> Child {
         let mut cmd = Command::new(&self.binary);
-        cmd.env_clear()
+        cmd.args(&self.args)
+            .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())

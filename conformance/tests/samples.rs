@@ -220,6 +220,9 @@ fn rbac_is_least_privilege() {
         "k8s.cni.cncf.io/network-attachment-definitions list",
         "k8s.cni.cncf.io/network-attachment-definitions watch",
         "k8s.cni.cncf.io/multi-networkpolicies list",
+        "resource.k8s.io/resourceclaims get",
+        "resource.k8s.io/resourceclaims/status patch",
+        "resource.k8s.io/resourceslices list",
     ]
     .into_iter()
     .map(String::from)

@@ -22,7 +22,7 @@ pub struct ApiResource {
 }
 
 /// The kinds the stand-in serves objects of.
-pub(crate) const SERVED: [ApiResource; 4] = [
+pub(crate) const SERVED: [ApiResource; 6] = [
     ApiResource {
         group: "",
         version: "v1",
@@ -50,6 +50,20 @@ pub(crate) const SERVED: [ApiResource; 4] = [
         plural: "multi-networkpolicies",
         kind: "MultiNetworkPolicy",
         namespaced: true,
+    },
+    ApiResource {
+        group: "resource.k8s.io",
+        version: "v1",
+        plural: "resourceclaims",
+        kind: "ResourceClaim",
+        namespaced: true,
+    },
+    ApiResource {
+        group: "resource.k8s.io",
+        version: "v1",
+        plural: "resourceslices",
+        kind: "ResourceSlice",
+        namespaced: false,
     },
 ];
 

@@ -31,6 +31,7 @@ fn prefix(kind: Kind) -> &'static [&'static str] {
         Kind::Pod | Kind::Namespace => &["api", "v1"],
         Kind::Nad => &["apis", "k8s.cni.cncf.io", "v1"],
         Kind::MultiNetworkPolicy => &["apis", "k8s.cni.cncf.io", "v1beta1"],
+        Kind::ResourceClaim | Kind::ResourceSlice => &["apis", "resource.k8s.io", "v1"],
     }
 }
 
@@ -45,6 +46,8 @@ pub(crate) fn parse(path: &str) -> Option<Target<'_>> {
         Kind::Nad,
         Kind::Namespace,
         Kind::MultiNetworkPolicy,
+        Kind::ResourceClaim,
+        Kind::ResourceSlice,
     ]
     .into_iter()
     .find_map(|kind| parse_kind(kind, &segments))
@@ -84,7 +87,7 @@ fn parse_kind<'a>(kind: Kind, segments: &[&'a str]) -> Option<Target<'a>> {
             status: false,
         }),
         // NetworkAttachmentDefinitions have no status subresource.
-        ["namespaces", namespace, p, name, "status"] if p == plural && kind == Kind::Pod => {
+        ["namespaces", namespace, p, name, "status"] if p == plural && kind.has_status() => {
             Some(Target::Object {
                 kind,
                 namespace,
@@ -155,6 +158,22 @@ mod tests {
             Some(Target::Collection {
                 kind: Kind::Nad,
                 namespace: Some("kube-system")
+            })
+        );
+        assert_eq!(
+            parse("/apis/resource.k8s.io/v1/namespaces/default/resourceclaims/c/status"),
+            Some(Target::Object {
+                kind: Kind::ResourceClaim,
+                namespace: "default",
+                name: "c",
+                status: true
+            })
+        );
+        assert_eq!(
+            parse("/apis/resource.k8s.io/v1/resourceslices"),
+            Some(Target::Collection {
+                kind: Kind::ResourceSlice,
+                namespace: None
             })
         );
         for nothing in [

@@ -16,6 +16,10 @@ pub(crate) enum Kind {
     Namespace,
     /// `k8s.cni.cncf.io/v1beta1` `MultiNetworkPolicy`.
     MultiNetworkPolicy,
+    /// `resource.k8s.io/v1` `ResourceClaim` (DRA), with a `status` subresource.
+    ResourceClaim,
+    /// `resource.k8s.io/v1` `ResourceSlice` (DRA; cluster-scoped).
+    ResourceSlice,
 }
 
 impl Kind {
@@ -26,6 +30,8 @@ impl Kind {
             Kind::Nad => "network-attachment-definitions",
             Kind::Namespace => "namespaces",
             Kind::MultiNetworkPolicy => "multi-networkpolicies",
+            Kind::ResourceClaim => "resourceclaims",
+            Kind::ResourceSlice => "resourceslices",
         }
     }
 
@@ -34,6 +40,7 @@ impl Kind {
         match self {
             Kind::Pod | Kind::Namespace => None,
             Kind::Nad | Kind::MultiNetworkPolicy => Some("k8s.cni.cncf.io"),
+            Kind::ResourceClaim | Kind::ResourceSlice => Some("resource.k8s.io"),
         }
     }
 
@@ -43,6 +50,7 @@ impl Kind {
             Kind::Pod | Kind::Namespace => "v1",
             Kind::Nad => "k8s.cni.cncf.io/v1",
             Kind::MultiNetworkPolicy => "k8s.cni.cncf.io/v1beta1",
+            Kind::ResourceClaim | Kind::ResourceSlice => "resource.k8s.io/v1",
         }
     }
 
@@ -53,12 +61,19 @@ impl Kind {
             Kind::Nad => "NetworkAttachmentDefinition",
             Kind::Namespace => "Namespace",
             Kind::MultiNetworkPolicy => "MultiNetworkPolicy",
+            Kind::ResourceClaim => "ResourceClaim",
+            Kind::ResourceSlice => "ResourceSlice",
         }
     }
 
     /// Whether objects of this kind live in a namespace.
     pub(crate) fn namespaced(self) -> bool {
-        self != Kind::Namespace
+        !matches!(self, Kind::Namespace | Kind::ResourceSlice)
+    }
+
+    /// Whether objects of this kind have a `status` subresource.
+    pub(crate) fn has_status(self) -> bool {
+        matches!(self, Kind::Pod | Kind::ResourceClaim)
     }
 
     /// The resource as error messages name it: `pods`,

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::resource::v1::{ResourceClaim, ResourceSlice};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api as Resources, Client, Config};
@@ -237,6 +238,54 @@ impl Api {
             namespaces: namespaces?,
             pods: pods?,
         })
+    }
+
+    /// The DRA ResourceClaim `namespace/name`; `None` if the API says it does not exist.
+    pub(crate) fn resource_claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ResourceClaim>, ApiError> {
+        self.call(
+            &format!("GET resourceclaim {namespace}/{name}"),
+            |client| async move {
+                Resources::<ResourceClaim>::namespaced(client, namespace)
+                    .get_opt(name)
+                    .await
+            },
+        )
+    }
+
+    /// The ResourceSlices of DRA driver `driver` (`spec.driver` field selector).
+    pub(crate) fn resource_slices(&self, driver: &str) -> Result<Vec<ResourceSlice>, ApiError> {
+        let params = ListParams::default().fields(&format!("spec.driver={driver}"));
+        self.call(&format!("LIST resourceslices of {driver}"), |client| {
+            let params = &params;
+            async move {
+                Resources::<ResourceSlice>::all(client)
+                    .list(params)
+                    .await
+                    .map(|list| list.items)
+            }
+        })
+    }
+
+    /// One merge patch of `resourceclaims/status` of `namespace/name`.
+    pub(crate) fn patch_resource_claim_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<(), ApiError> {
+        self.call(
+            &format!("PATCH resourceclaim {namespace}/{name} status"),
+            |client| async move {
+                Resources::<ResourceClaim>::namespaced(client, namespace)
+                    .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await
+                    .map(drop)
+            },
+        )
     }
 
     /// Sets the pod's `network-status` annotation in one merge patch of `pods/status`; a

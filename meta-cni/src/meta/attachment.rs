@@ -10,6 +10,7 @@ use cni::chain::{self, Chain};
 use cni::Invocation;
 use cni::{CniArgs, CniResult, Command, ConfList, Error, Request, Version};
 
+use super::devices::Device;
 use super::error::AttachmentError;
 use crate::delegates::Delegates;
 
@@ -70,6 +71,9 @@ pub(crate) struct Attachment {
     /// The delegates' ADD result once it succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) result: Option<ListResult>,
+    /// The device it was given (a NAD's `resourceName`, a selection's `deviceID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) device: Option<Device>,
 }
 
 impl Attachment {
@@ -142,6 +146,9 @@ impl Attachment {
     ) -> Result<CniResult, AttachmentError> {
         let chain = Chain::new(&self.conf).map_err(self.context(Command::Add))?;
         let version = chain.version();
+        if let Some(device) = &self.device {
+            device.prepare();
+        }
         let result = chain
             .add(
                 &self.invocation(req, delegates),
@@ -153,6 +160,9 @@ impl Attachment {
             result: result.clone(),
             version,
         });
+        if let Some(device) = &mut self.device {
+            device.read_back();
+        }
         Ok(result)
     }
 
@@ -167,7 +177,19 @@ impl Attachment {
                 self.cached_result(),
                 delegates.executor(),
             )
-            .map_err(self.context(Command::Del))
+            .map_err(self.context(Command::Del))?;
+        // Only once the delegates let the device go: a DEL retried finds the file again.
+        if let Some(device) = &self.device {
+            device
+                .remove_info()
+                .map_err(|source| AttachmentError::DeviceInfoFile {
+                    network: self.network.clone(),
+                    ifname: self.ifname.clone(),
+                    file: device.cni_info_file.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
     }
 
     /// CHECK every delegate against the cached result; no result is a failure.

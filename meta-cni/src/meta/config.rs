@@ -1,6 +1,7 @@
 //! The meta plugin's netconf: a Multus thin-mode netconf (same keys, same defaults) plus our
-//! own `nadDir`, `policyDir`, `networks`, `resultMode`, `apiTimeoutSeconds`, `apiRetries`
-//! and `readinessTimeoutSeconds`. Every problem is a code-7 error naming the key.
+//! own `nadDir`, `policyDir`, `networks`, `resultMode`, `apiTimeoutSeconds`, `apiRetries`,
+//! `readinessTimeoutSeconds`, and where the kubelet's device allocations and device-info files
+//! are (`podResourcesSocket`, `deviceCheckpoint`, `deviceInfoDir`). Every problem is a code-7 error naming the key.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +26,8 @@ const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(10);
 /// Retries of a request that failed with 5xx, 429, a timeout or a connection error.
 const DEFAULT_API_RETRIES: u32 = 4;
 const MAX_API_RETRIES: u32 = 20;
+/// The device-info spec's directory: `dp/` holds the device plugins' files, `cni/` the CNIs'.
+const DEFAULT_DEVICE_INFO_DIR: &str = "/var/run/k8s.cni.cncf.io/devinfo";
 /// How long ADD, STATUS and GC wait for `readinessindicatorfile` (Multus waits 45 s).
 const DEFAULT_READINESS_TIMEOUT: Duration = Duration::from_secs(45);
 
@@ -80,6 +83,14 @@ pub(crate) struct MetaConf {
     pub(crate) readiness_file: Option<PathBuf>,
     /// `readinessTimeoutSeconds`: how long they wait.
     pub(crate) readiness_timeout: Duration,
+    /// `podResourcesSocket`: the kubelet's PodResources API, asked for the devices of NADs
+    /// that name a `resourceName`.
+    pub(crate) pod_resources_socket: PathBuf,
+    /// `deviceCheckpoint`: the device manager's checkpoint, read when the socket is absent
+    /// or does not answer.
+    pub(crate) device_checkpoint: PathBuf,
+    /// `deviceInfoDir`: device-info files (`dp/` from device plugins, `cni/` for delegates).
+    pub(crate) device_info_dir: PathBuf,
 }
 
 impl MetaConf {
@@ -120,7 +131,7 @@ fn seconds(req: &Request, key: &'static str, default: Duration) -> Result<Durati
     }
 }
 
-/// A directory under `key`: an absolute path (a relative or empty one would follow the
+/// A directory (or file) under `key`: an absolute path (a relative or empty one would follow the
 /// runtime's working directory), else `default`.
 fn directory(req: &Request, key: &'static str, default: &str) -> Result<PathBuf, ConfigError> {
     match field::<PathBuf>(req, key)? {
@@ -254,6 +265,17 @@ impl MetaConf {
             readiness_file: field::<PathBuf>(req, "readinessindicatorfile")?
                 .filter(|p| !p.as_os_str().is_empty()),
             readiness_timeout: seconds(req, "readinessTimeoutSeconds", DEFAULT_READINESS_TIMEOUT)?,
+            pod_resources_socket: directory(
+                req,
+                "podResourcesSocket",
+                pod_resources::DEFAULT_SOCKET,
+            )?,
+            device_checkpoint: directory(
+                req,
+                "deviceCheckpoint",
+                pod_resources::DEFAULT_CHECKPOINT,
+            )?,
+            device_info_dir: directory(req, "deviceInfoDir", DEFAULT_DEVICE_INFO_DIR)?,
         };
         Ok(conf)
     }

@@ -333,6 +333,43 @@ pub(crate) enum NetworkError {
     },
 }
 
+/// The devices of NADs that name a `resourceName` could not be found.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DeviceError {
+    /// A NAD names a resource, and the runtime named no pod to ask the kubelet about.
+    #[error("network {network} needs a device of {resource}, and K8S_POD_NAME is not set")]
+    NoPod { network: String, resource: String },
+    /// Neither the PodResources API nor the checkpoint could be read.
+    #[error("the kubelet's device allocations are unavailable")]
+    Unavailable {
+        /// Why the API failed; `None` when its socket does not exist.
+        api: Option<Box<pod_resources::PodResourcesError>>,
+        /// Why the checkpoint failed; `None` when the runtime gave no `K8S_POD_UID` to
+        /// look it up by.
+        checkpoint: Option<Box<pod_resources::CheckpointError>>,
+    },
+    /// A DRA ResourceClaim of the pod, or the ResourceSlices of its driver, could not be read.
+    #[error("read DRA claim {claim}")]
+    Claim {
+        claim: String,
+        source: Box<SourceError>,
+    },
+    /// A ResourceClaim the pod names does not exist.
+    #[error("the pod's DRA claim {claim} does not exist")]
+    ClaimMissing { claim: String },
+    /// A ResourceClaim of the pod has no allocation yet.
+    #[error("the pod's DRA claim {claim} is not allocated")]
+    ClaimUnallocated { claim: String },
+    /// The pod has fewer devices of a resource than NADs asking for one.
+    #[error("network {network} needs a device of {resource}, and the kubelet allocated the pod none left")]
+    Exhausted {
+        network: String,
+        resource: String,
+        /// How many the pod has.
+        allocated: usize,
+    },
+}
+
 /// Resolving or checking the attachment plan failed; nothing was made.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PlanError {
@@ -387,6 +424,9 @@ pub(crate) enum PlanError {
     /// An interface of the plan exists in the pod already.
     #[error("interface {ifname} already exists in the pod")]
     InterfaceExists { ifname: String, network: String },
+    /// The devices the kubelet allocated could not be found.
+    #[error(transparent)]
+    Devices(#[from] DeviceError),
 }
 
 /// A network's delegates failed, or cannot run.
@@ -404,6 +444,14 @@ pub(crate) enum AttachmentError {
     /// CHECK of an attachment whose ADD did not finish.
     #[error("network {network} ({ifname}) has no cached ADD result")]
     NoCachedResult { network: String, ifname: String },
+    /// The attachment's device-info file could not be removed after its DEL.
+    #[error("network {network} ({ifname}): remove device-info file {}", .file.display())]
+    DeviceInfoFile {
+        network: String,
+        ifname: String,
+        file: PathBuf,
+        source: io::Error,
+    },
 }
 
 /// Moving the default route to the attachment that asked for it failed.

@@ -20,6 +20,7 @@ mod cache;
 mod config;
 mod container_lock;
 mod default_route;
+mod devices;
 mod error;
 pub(crate) mod explain;
 pub(crate) mod inspect;
@@ -223,7 +224,8 @@ impl MetaPlugin {
             .and_then(|()| match &pod {
                 Some(pod) => Ok(source.set_network_status(pod, &entry.network_status)?),
                 None => Ok(()),
-            });
+            })
+            .and_then(|()| Ok(devices::publish_network_data(&source, &entry.attachments)?));
         if let Err(e) = published {
             let last = entry.attachments.len() - 1;
             return Err(self.roll_back(req, delegates, &entry, slot, last, e));

@@ -1,5 +1,6 @@
 //! The `network-status` entries of a pod: one per sandbox interface of each attachment, as
-//! Multus writes them, from the delegates' final results (default routes already moved).
+//! Multus writes them, from the delegates' final results (default routes already moved), with
+//! the attachment's device-info (its `CNIDeviceInfoFile`, else a result interface's `pciID`).
 
 use std::net::IpAddr;
 
@@ -42,6 +43,7 @@ pub(crate) fn of(attachments: &[Attachment]) -> Vec<NetworkStatus> {
                 .map(|ip| ip.address.addr().to_string())
                 .collect()
         };
+        let file_info = att.device.as_ref().and_then(|d| d.info.clone());
         let base = NetworkStatus {
             name: att.network.clone(),
             default: att.cluster,
@@ -55,10 +57,13 @@ pub(crate) fn of(attachments: &[Attachment]) -> Vec<NetworkStatus> {
             .enumerate()
             .filter(|(_, i)| !i.sandbox.is_empty())
             .collect();
+        // A userspace device (DPDK, vhost-user, memif) has no kernel interface: the entry
+        // still names the planned interface and carries the device-info its user needs.
         if sandboxed.is_empty() {
             statuses.push(NetworkStatus {
                 interface: Some(att.ifname.clone()),
                 ips: ips_of(None),
+                device_info: file_info,
                 ..base
             });
             continue;
@@ -69,7 +74,9 @@ pub(crate) fn of(attachments: &[Attachment]) -> Vec<NetworkStatus> {
                 ips: ips_of(Some(index)),
                 mac: Some(iface.mac.clone()).filter(|m| !m.is_empty()),
                 mtu: iface.mtu,
-                device_info: iface.pci_id.as_deref().map(device_info),
+                device_info: file_info
+                    .clone()
+                    .or_else(|| iface.pci_id.as_deref().map(device_info)),
                 ..base.clone()
             });
         }
@@ -95,6 +102,7 @@ mod tests {
             cni_args: cni::CniArgs::default(),
             default_route: Vec::new(),
             result: Some(ListResult { result, version }),
+            device: None,
         }
     }
 
@@ -126,5 +134,41 @@ mod tests {
             attachment("default/l2", "net2", false, json!({"cniVersion": "1.0.0"})),
         ];
         insta::assert_json_snapshot!(of(&attachments));
+    }
+
+    #[test]
+    fn the_attachments_device_info_wins_and_reaches_an_entry_without_interfaces() {
+        let device = |id: &str, info: Value| crate::meta::devices::Device {
+            id: id.into(),
+            resource: Some("example.com/vf".into()),
+            dp_info_file: None,
+            cni_info_file: "/run/devinfo/cni/x".into(),
+            info: Some(info),
+            claim: None,
+        };
+        let vf = json!({"type": "pci", "version": "1.1.0", "pci": {"pci-address": "0000:81:00.2",
+            "pf-pci-address": "0000:81:00.0"}});
+        let vhost = json!({"type": "vhost-user", "version": "1.1.0",
+            "vhost-user": {"mode": "server", "path": "/run/vhost/vhu-3.sock"}});
+        let mut with_pci_id = attachment(
+            "default/data-a",
+            "data0",
+            false,
+            json!({"cniVersion": "1.1.0",
+                "interfaces": [{"name": "data0", "sandbox": "/run/netns/p", "pciID": "0000:81:00.2"}]}),
+        );
+        with_pci_id.device = Some(device("0000:81:00.2", vf.clone()));
+        let mut userspace = attachment(
+            "default/dpdk",
+            "dpdk0",
+            false,
+            json!({"cniVersion": "1.0.0"}),
+        );
+        userspace.device = Some(device("vhu-3", vhost.clone()));
+        let statuses = of(&[with_pci_id, userspace]);
+        assert_eq!(statuses.len(), 2);
+        assert_eq!(statuses[0].device_info, Some(vf));
+        assert_eq!(statuses[1].interface.as_deref(), Some("dpdk0"));
+        assert_eq!(statuses[1].device_info, Some(vhost));
     }
 }

@@ -21,6 +21,9 @@ pub(crate) struct Network {
     pub(crate) name: String,
     /// The delegates, always as a list (a single plugin is a one-plugin list).
     pub(crate) conf: ConfList,
+    /// The NAD's `k8s.v1.cni.cncf.io/resourceName`: the device-plugin resource whose
+    /// allocated device the attachment gets.
+    pub(crate) resource_name: Option<String>,
 }
 
 impl Network {
@@ -28,7 +31,11 @@ impl Network {
     /// validated by the cni crate (its error, naming the network).
     pub(crate) fn new(name: String, conf: Value) -> Result<Network, NetworkError> {
         match ConfList::from_value(conf) {
-            Ok(conf) => Ok(Network { name, conf }),
+            Ok(conf) => Ok(Network {
+                name,
+                conf,
+                resource_name: None,
+            }),
             Err(source) => Err(NetworkError::Conf {
                 network: name,
                 source,
@@ -113,7 +120,12 @@ pub(crate) fn from_nad(
             })?
         }
     };
-    Network::new(qualified, delegate).map(Some)
+    let mut network = Network::new(qualified, delegate)?;
+    network.resource_name = nad
+        .resource_name()
+        .filter(|r| !r.is_empty())
+        .map(String::from);
+    Ok(Some(network))
 }
 
 /// `clusterNetwork` or a `defaultNetworks` entry: with a `/` a file or directory; without,

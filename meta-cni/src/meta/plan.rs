@@ -1,14 +1,16 @@
 //! The attachment plan of one pod, resolved and validated before anything is made: cluster
 //! network (or the pod's `v1.multus-cni.io/default-network`), `defaultNetworks` (not in
 //! system namespaces), the pod's `k8s.v1.cni.cncf.io/networks`, then the netconf's static
-//! `networks`, each with its interface name, delegate netconf, runtime config and `CNI_ARGS`.
+//! `networks`, each with its interface name, delegate netconf, runtime config and `CNI_ARGS`,
+//! and its device: a selection's `deviceID`, or for a NAD naming a `resourceName` the next
+//! device the kubelet allocated to the pod of that resource (ADD and DEL only).
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use cni::{ConfList, Request};
+use cni::{Command, ConfList, Request};
 use kernel::{Netlink, Netns};
 use nad_crd::{
     parse_default_network_annotation, parse_networks_annotation, AnnotationError, NetworkSelection,
@@ -17,6 +19,7 @@ use nad_crd::{
 
 use super::attachment::Attachment;
 use super::config::MetaConf;
+use super::devices::{Allocations, Device};
 use super::error::PlanError;
 use super::networks::{self, Network};
 use super::source::{PodObject, Source};
@@ -106,9 +109,6 @@ fn attachment(
         if let Some(guid) = &sel.infiniband_guid {
             runtime.insert("infinibandGUID".into(), guid.clone().into());
         }
-        if let Some(id) = &sel.device_id {
-            runtime.insert("deviceID".into(), id.clone().into());
-        }
         if let Some(cni_args) = &sel.cni_args {
             delegate = with_cni_args(delegate, cni_args);
         }
@@ -123,7 +123,41 @@ fn attachment(
         cni_args: args,
         default_route,
         result: None,
+        device: None,
     }
+}
+
+/// Gives each attachment its device: the selection's `deviceID`, else, for a NAD naming a
+/// `resourceName`, the next device of that resource the kubelet allocated to the pod. The
+/// pod's claims and the kubelet are asked once, and only for ADD and for DEL without a cache
+/// (STATUS and GC run no device's delegates).
+fn give_devices(
+    conf: &MetaConf,
+    req: &Request,
+    (source, pod, pod_ns): (&Source<'_>, Option<&PodObject>, &str),
+    plan: &mut [Attachment],
+    wanted: Vec<(Option<String>, Option<String>)>,
+) -> Result<(), PlanError> {
+    let mut allocations: Option<Allocations> = None;
+    let looks_up = matches!(req.inv.command, Command::Add | Command::Del);
+    for (att, (selected, resource)) in plan.iter_mut().zip(wanted) {
+        let (id, resource, claim) = match (selected, resource) {
+            (Some(id), _) => (id, None, None),
+            (None, Some(resource)) if looks_up => {
+                let allocations = match &mut allocations {
+                    Some(a) => a,
+                    None => allocations.insert(Allocations::new(conf, req, source, pod, pod_ns)?),
+                };
+                let (id, claim) = allocations.take(&att.network, &resource)?;
+                (id, Some(resource), claim)
+            }
+            _ => continue,
+        };
+        Device::new(conf, &req.inv.container_id, att, id, resource)
+            .through(claim)
+            .attach_to(att);
+    }
+    Ok(())
 }
 
 /// The cluster network: the pod's `default-network` override if it has one, else
@@ -253,6 +287,7 @@ pub(crate) fn build(
 
     let mut seen = HashSet::new();
     let mut plan = Vec::with_capacity(networks.len());
+    let mut devices = Vec::with_capacity(networks.len());
     for (index, (network, sel)) in networks.into_iter().enumerate() {
         let ifname = if index == 0 {
             req.inv.ifname.clone()
@@ -267,6 +302,10 @@ pub(crate) fn build(
                 network: network.name,
             });
         }
+        devices.push((
+            sel.as_ref().and_then(|s| s.device_id.clone()),
+            network.resource_name.clone(),
+        ));
         plan.push(attachment(
             network,
             ifname,
@@ -291,6 +330,7 @@ pub(crate) fn build(
             gateways.push((att.network.clone(), *gw));
         }
     }
+    give_devices(conf, req, (source, pod, &pod_ns), &mut plan, devices)?;
     Ok(plan)
 }
 
@@ -386,6 +426,7 @@ mod tests {
             default_network: None,
             labels: Default::default(),
             container_ports: Vec::new(),
+            resource_claims: Vec::new(),
         }
     }
 
@@ -490,6 +531,144 @@ mod tests {
         assert_eq!(a.conf.plugins[0]["args"]["cni"]["note"], json!("x"));
         // The cluster network gets none of it.
         assert!(!plan[0].runtime_config.contains_key("ips"));
+    }
+
+    /// A NAD `default/<name>` of the device-plugin resource `resource`.
+    fn resource_nad(name: &str, resource: &str) -> NetworkAttachmentDefinition {
+        let mut nad = nad("default", name, "unused");
+        nad.spec.config = json!({"cniVersion": "1.0.0", "type": "host-device",
+            "ipam": {"type": "static"}})
+        .to_string();
+        nad.metadata.annotations = Some(
+            [(
+                nad_crd::RESOURCE_NAME_ANNOTATION.to_string(),
+                resource.to_string(),
+            )]
+            .into(),
+        );
+        nad
+    }
+
+    /// The plan of pod `p` (UID `uid-p`), whose devices are in a checkpoint only (no
+    /// PodResources socket), with `extra` NADs.
+    fn device_plan(
+        networks: &str,
+        extra: Vec<NetworkAttachmentDefinition>,
+    ) -> Result<Vec<Attachment>, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = dir.path().join("kubelet_internal_checkpoint");
+        let entry = |resource: &str, ids: &[&str]| {
+            json!({"PodUID": "uid-p", "ContainerName": "app", "ResourceName": resource,
+                   "DeviceIDs": {"-1": ids}, "AllocResp": ""})
+        };
+        let file = json!({"Data": {"PodDeviceEntries": [
+            entry("example.com/vf", &["0000:81:00.3", "0000:81:00.2"]),
+            entry("example.com/vhost", &["vhu0"])],
+            "RegisteredDevices": {}}, "Checksum": 0});
+        std::fs::write(&checkpoint, file.to_string()).unwrap();
+        let req = request(
+            json!({"podResourcesSocket": dir.path().join("absent.sock"),
+                   "deviceCheckpoint": checkpoint,
+                   "deviceInfoDir": "/run/devinfo"}),
+            "K8S_POD_NAMESPACE=default;K8S_POD_NAME=p;K8S_POD_UID=uid-p",
+        );
+        let conf = MetaConf::load(&req)?;
+        let mut all = nads();
+        all.extend(extra);
+        Ok(build(
+            &conf,
+            &req,
+            &Source::fixed(&conf, all),
+            Some(&pod(networks)),
+        )?)
+    }
+
+    #[test]
+    fn a_resource_name_gives_each_nad_the_next_allocated_device() {
+        let plan = device_plan(
+            r#"[{"name": "data-a"}, {"name": "data-b"}, {"name": "vhost"},
+                {"name": "data-c", "deviceID": "0000:82:00.7"}]"#,
+            vec![
+                resource_nad("data-a", "example.com/vf"),
+                resource_nad("data-b", "example.com/vf"),
+                resource_nad("vhost", "example.com/vhost"),
+                resource_nad("data-c", "example.com/vf"),
+            ],
+        )
+        .unwrap();
+        let ids: Vec<Option<&str>> = plan
+            .iter()
+            .map(|a| a.device.as_ref().map(|d| d.id.as_str()))
+            .collect();
+        // Sorted as Multus sorts them; a selection's deviceID wins and takes none.
+        assert_eq!(
+            ids,
+            [
+                None,
+                Some("0000:81:00.2"),
+                Some("0000:81:00.3"),
+                Some("vhu0"),
+                Some("0000:82:00.7")
+            ]
+        );
+        let a = &plan[1];
+        assert_eq!(a.conf.plugins[0]["deviceID"], json!("0000:81:00.2"));
+        assert_eq!(a.conf.plugins[0]["pciBusID"], json!("0000:81:00.2"));
+        assert_eq!(a.runtime_config["deviceID"], json!("0000:81:00.2"));
+        assert_eq!(
+            a.runtime_config["CNIDeviceInfoFile"],
+            json!("/run/devinfo/cni/default-data-a-c1_net1")
+        );
+        let device = a.device.as_ref().unwrap();
+        assert_eq!(device.resource.as_deref(), Some("example.com/vf"));
+        assert_eq!(
+            device.dp_info_file.as_deref(),
+            Some(Path::new(
+                "/run/devinfo/dp/example.com-vf-0000:81:00.2-device.json"
+            ))
+        );
+        assert_eq!(plan[4].device.as_ref().unwrap().dp_info_file, None);
+        assert!(!plan[0].conf.plugins[0].contains_key("deviceID"));
+    }
+
+    #[test]
+    fn more_nads_than_devices_is_code_7_naming_the_network_and_resource() {
+        let e = device_plan(
+            r#"[{"name": "vhost"}, {"name": "vhost2"}]"#,
+            vec![
+                resource_nad("vhost", "example.com/vhost"),
+                resource_nad("vhost2", "example.com/vhost"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::INVALID_NETWORK_CONFIG);
+        assert!(e.msg.contains("default/vhost2"), "{e:?}");
+        assert!(e.msg.contains("example.com/vhost"), "{e:?}");
+        assert!(e.details.contains("has 1 devices"), "{e:?}");
+    }
+
+    #[test]
+    fn no_kubelet_and_no_checkpoint_is_code_11_saying_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let req = request(
+            json!({"podResourcesSocket": dir.path().join("absent.sock"),
+                   "deviceCheckpoint": dir.path().join("absent")}),
+            "K8S_POD_NAMESPACE=default;K8S_POD_NAME=p;K8S_POD_UID=uid-p",
+        );
+        let conf = MetaConf::load(&req).unwrap();
+        let mut all = nads();
+        all.push(resource_nad("data-a", "example.com/vf"));
+        let e: Error = build(
+            &conf,
+            &req,
+            &Source::fixed(&conf, all),
+            Some(&pod("data-a")),
+        )
+        .unwrap_err()
+        .into();
+        assert_eq!(e.code, ErrorCode::TRY_AGAIN_LATER);
+        assert!(e.details.contains("socket does not exist"), "{e:?}");
+        assert!(e.details.contains("absent"), "{e:?}");
     }
 
     #[test]

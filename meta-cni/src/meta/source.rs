@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use cni::Request;
 use k8s_openapi::api::core::v1::{ContainerPort, Pod};
+use k8s_openapi::api::resource::v1::{ResourceClaim, ResourceSlice};
 use nad_crd::{
     NetworkAttachmentDefinition, NetworkStatus, DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION,
 };
@@ -36,12 +37,16 @@ pub(crate) struct PodObject {
     pub(crate) labels: BTreeMap<String, String>,
     /// Its containers' ports, for MultiNetworkPolicy's named ports.
     pub(crate) container_ports: Vec<ContainerPort>,
+    /// The names of its DRA ResourceClaims (those made from templates as its status names
+    /// them), for the devices of NADs naming a `resourceName`.
+    pub(crate) resource_claims: Vec<String>,
 }
 
 impl PodObject {
     /// What the plan needs of `pod`, the pod `namespace/name`.
     pub(crate) fn of(namespace: &str, name: &str, pod: Pod) -> PodObject {
         let container_ports = container_ports(&pod);
+        let resource_claims = super::devices::claim_names(&pod);
         let annotations: BTreeMap<String, String> = pod.metadata.annotations.unwrap_or_default();
         PodObject {
             namespace: namespace.to_string(),
@@ -50,6 +55,7 @@ impl PodObject {
             default_network: annotations.get(DEFAULT_NETWORK_ANNOTATION).cloned(),
             labels: pod.metadata.labels.unwrap_or_default(),
             container_ports,
+            resource_claims,
         }
     }
 }
@@ -257,6 +263,40 @@ impl<'a> Source<'a> {
             Backend::Files { policies, .. } => Ok(policies.read(namespace)?),
             #[cfg(test)]
             Backend::Fixed(_) => Ok(PolicyObjects::default()),
+        }
+    }
+
+    /// The DRA ResourceClaim `namespace/name` and the node's ResourceSlices, when the API is
+    /// used (none in standalone mode, where there is no DRA).
+    pub(crate) fn resource_claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ResourceClaim>, SourceError> {
+        match self.api()? {
+            Some(api) => Ok(api.resource_claim(namespace, name)?),
+            None => Ok(None),
+        }
+    }
+
+    /// Every ResourceSlice of `driver` (none in standalone mode).
+    pub(crate) fn resource_slices(&self, driver: &str) -> Result<Vec<ResourceSlice>, SourceError> {
+        match self.api()? {
+            Some(api) => Ok(api.resource_slices(driver)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Merge-patches the status of ResourceClaim `namespace/name` with `patch`.
+    pub(crate) fn patch_resource_claim_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<(), SourceError> {
+        match self.api()? {
+            Some(api) => Ok(api.patch_resource_claim_status(namespace, name, patch)?),
+            None => Ok(()),
         }
     }
 

@@ -33,6 +33,7 @@ macro_rules! into_cni_error {
 
 into_cni_error!(
     ConfigError,
+    DeviceError,
     CacheError,
     LockError,
     NadFileError,
@@ -239,6 +240,67 @@ impl Coded for NetworkError {
     }
 }
 
+impl Coded for DeviceError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            DeviceError::NoPod { .. }
+            | DeviceError::Exhausted { .. }
+            | DeviceError::ClaimMissing { .. } => ErrorCode::INVALID_NETWORK_CONFIG,
+            // The kubelet may be restarting, the scheduler not done: the runtime retries.
+            DeviceError::Unavailable { .. } | DeviceError::ClaimUnallocated { .. } => {
+                ErrorCode::TRY_AGAIN_LATER
+            }
+            DeviceError::Claim { source, .. } => source.code(),
+        }
+    }
+
+    fn details(&self) -> String {
+        match self {
+            DeviceError::NoPod { .. } => {
+                "devices are looked up by pod: the runtime must pass K8S_POD_NAMESPACE and \
+                 K8S_POD_NAME"
+                    .into()
+            }
+            DeviceError::Unavailable { api, checkpoint } => {
+                let api = match api {
+                    Some(e) => format!("{e}: {}", source_chain(e.as_ref())),
+                    None => "the PodResources socket does not exist".into(),
+                };
+                let checkpoint = match checkpoint {
+                    Some(e) => format!("{e}: {}", source_chain(e.as_ref())),
+                    None => "no K8S_POD_UID to read the checkpoint by".into(),
+                };
+                format!("{api}; {checkpoint}")
+            }
+            DeviceError::Claim { source, .. } => format!("{source}: {}", source.details()),
+            DeviceError::ClaimMissing { .. } => {
+                "the pod's spec.resourceClaims (or status.resourceClaimStatuses) names it".into()
+            }
+            DeviceError::ClaimUnallocated { .. } => {
+                "its status.allocation is empty: the scheduler has not allocated it yet".into()
+            }
+            DeviceError::Exhausted { allocated, .. } => {
+                format!("the pod has {allocated} devices of it; request one per network naming it")
+            }
+        }
+    }
+}
+
+/// The causes of `e`, joined: what the kubelet client's and the checkpoint's errors wrap.
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut causes = Vec::new();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        causes.push(cause.to_string());
+        next = cause.source();
+    }
+    if causes.is_empty() {
+        "no further cause".into()
+    } else {
+        causes.join(": ")
+    }
+}
+
 impl Coded for PlanError {
     fn code(&self) -> ErrorCode {
         match self {
@@ -255,6 +317,7 @@ impl Coded for PlanError {
             PlanError::Netns { .. } | PlanError::ListLinks { .. } => ErrorCode::IO_FAILURE,
             // The runtime asked for a name its pod already uses: the request is at fault.
             PlanError::InterfaceExists { .. } => ErrorCode::INVALID_ENVIRONMENT,
+            PlanError::Devices(e) => e.code(),
         }
     }
 
@@ -283,6 +346,7 @@ impl Coded for PlanError {
             PlanError::InterfaceExists { network, .. } => {
                 format!("network {network} would make it")
             }
+            PlanError::Devices(e) => e.details(),
         }
     }
 }
@@ -292,6 +356,7 @@ impl Coded for AttachmentError {
         match self {
             AttachmentError::Delegate { source, .. } => source.code,
             AttachmentError::NoCachedResult { .. } => ErrorCode::CHECK_FAILED,
+            AttachmentError::DeviceInfoFile { .. } => ErrorCode::IO_FAILURE,
         }
     }
 
@@ -299,6 +364,7 @@ impl Coded for AttachmentError {
         match self {
             AttachmentError::Delegate { source, .. } => source.details.clone(),
             AttachmentError::NoCachedResult { .. } => "its ADD did not complete".into(),
+            AttachmentError::DeviceInfoFile { source, .. } => source.to_string(),
         }
     }
 }
