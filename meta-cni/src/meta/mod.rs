@@ -278,11 +278,20 @@ impl Plugin for MetaPlugin {
         let _lock = ContainerLock::acquire(&conf.cni_dir, &req.inv.container_id)?;
         let (attachments, unknown) = match slot.read()? {
             cache::Read::Found(entry) => (entry.attachments, None),
-            // The plan is cached before the first delegate runs: no cache, nothing made. What
-            // the config and the pod still name is deleted all the same, for a cache lost
-            // by hand; a plan that no longer resolves leaves nothing to do.
+            // The plan is cached before the first delegate runs: no cache, nothing made (or
+            // a DEL already finished). What the config and the pod still name is deleted all
+            // the same, for a cache lost by hand, but only as a courtesy: a delegate that
+            // fails on what is already gone (the reference host-device does) cannot fail
+            // this DEL. A plan that no longer resolves leaves nothing to do.
             cache::Read::Missing => match replan(req, &conf) {
-                Ok((attachments, _)) => (runnable(attachments, &delegates), None),
+                Ok((attachments, _)) => {
+                    let attachments = runnable(attachments, &delegates);
+                    unplug::veths_at_once(req, &delegates, &attachments);
+                    for e in del_all(&attachments, req, &delegates) {
+                        tracing::info!("no cache, nothing was made: {}", Error::from(e));
+                    }
+                    return Ok(());
+                }
                 Err(e) => {
                     tracing::info!(
                         "no cache and no plan ({}): nothing was made",
