@@ -13,9 +13,11 @@ pub mod inspect;
 pub mod kernel_state;
 pub mod kube_api;
 pub mod libcni;
+pub mod meta_daemon;
 pub mod meta_pod;
 pub mod plugin_set;
 pub mod run;
+pub mod scripted_plugin;
 
 pub use plugin_set::{meta_cni_binary, PluginSet};
 pub use run::{Call, Output};

@@ -2,13 +2,16 @@
 //!
 //! The plugin that runs is chosen by the name the binary was run as, so a link named
 //! `loopback` pointing at `meta-cni` is the loopback plugin, and `meta-cni` itself is the
-//! meta plugin.
+//! meta plugin. Run as `meta-cni-daemon` it is the daemon of thick mode, which the meta
+//! plugin forwards its calls to when its netconf names the daemon's socket.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use cni::Plugin;
 
+mod daemon;
+mod delegate_timing;
 mod delegates;
 mod meta;
 
@@ -28,14 +31,22 @@ fn main() -> ExitCode {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if name == daemon::DAEMON {
+        return daemon::main(&LOG_ENV);
+    }
     let plugin: Option<&dyn Plugin> = match name.as_str() {
         META_PLUGIN => Some(&meta::MetaPlugin),
         other => delegates::bundled(other),
     };
     match plugin {
+        // The meta plugin is the daemon's shim when its netconf names the daemon's socket.
+        Some(plugin) if name == META_PLUGIN => {
+            cni::skeleton::main_forwarding(plugin, &LOG_ENV, &daemon::shim::forward)
+        }
         Some(plugin) => cni::skeleton::main(plugin, &LOG_ENV),
         None => {
-            let names: Vec<&str> = std::iter::once(META_PLUGIN)
+            let names: Vec<&str> = [META_PLUGIN, daemon::DAEMON]
+                .into_iter()
                 .chain(delegates::bundled_names())
                 .collect();
             let e = cni::Error::new(

@@ -196,11 +196,22 @@ fn dispatch(plugin: &dyn Plugin, req: &Request) -> Result<Option<Value>, Error> 
 /// The `main` of a plugin binary: logs set up (what the plugin's netconf leaves unset comes
 /// from the binary's `log_env` variables), stdin read, one call run, its object printed.
 pub fn main(plugin: &dyn Plugin, log_env: &crate::logging::EnvNames) -> ExitCode {
+    main_forwarding(plugin, log_env, &|_| None)
+}
+
+/// As [`main`], with the call offered to `forward` first (with stdin, once logs are set
+/// up): an outcome it returns (another process served the call, e.g. a daemon) is printed
+/// as it is; `None` runs the call here.
+pub fn main_forwarding(
+    plugin: &dyn Plugin,
+    log_env: &crate::logging::EnvNames,
+    forward: &dyn Fn(&[u8]) -> Option<Outcome>,
+) -> ExitCode {
     let mut stdin = Vec::new();
     let read = std::io::stdin().read_to_end(&mut stdin);
     crate::logging::init(plugin.log_settings(&stdin), log_env);
     let outcome = match read {
-        Ok(_) => run(plugin, &ProcessEnv, stdin),
+        Ok(_) => forward(&stdin).unwrap_or_else(|| run(plugin, &ProcessEnv, stdin)),
         Err(e) => Outcome {
             stdout: Error::io("read stdin", e).to_json(Version::LATEST),
             exit_code: 1,

@@ -76,6 +76,9 @@ pub(crate) struct MetaConf {
     pub(crate) readiness_file: Option<PathBuf>,
     /// `readinessTimeoutSeconds`: how long they wait.
     pub(crate) readiness_timeout: Duration,
+    /// `parallelAttachments`: ADD runs the attachments at once (unset: the process's
+    /// default, on in the daemon, see [`super::parallel`]).
+    pub(crate) parallel_attachments: Option<bool>,
 }
 
 impl MetaConf {
@@ -244,6 +247,7 @@ impl MetaConf {
             readiness_file: field::<PathBuf>(req, "readinessindicatorfile")?
                 .filter(|p| !p.as_os_str().is_empty()),
             readiness_timeout: seconds(req, "readinessTimeoutSeconds", DEFAULT_READINESS_TIMEOUT)?,
+            parallel_attachments: field(req, "parallelAttachments")?,
         };
         Ok(conf)
     }

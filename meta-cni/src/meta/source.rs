@@ -14,6 +14,7 @@ use nad_crd::{
 };
 
 use super::api::Api;
+use super::cluster_view::{self, ClusterView};
 use super::config::MetaConf;
 use super::error::{ApiError, SourceError};
 use super::nad_dir::{check_nad_ref, NadDir};
@@ -52,6 +53,8 @@ enum Backend {
         kubeconfig: PathBuf,
         client: OnceCell<Api>,
     },
+    /// Kubernetes mode inside the daemon: its watch caches (see [`cluster_view`]).
+    Cluster(Arc<dyn ClusterView>),
     /// Standalone mode: `nadDir`.
     Files(NadDir),
     /// A fixed set, for unit tests of the plan.
@@ -72,9 +75,12 @@ impl<'a> Source<'a> {
     /// A source for `conf`; nothing is read or connected yet.
     pub(crate) fn new(conf: &'a MetaConf) -> Source<'a> {
         let backend = match &conf.kubeconfig {
-            Some(kubeconfig) => Backend::Api {
-                kubeconfig: kubeconfig.clone(),
-                client: OnceCell::new(),
+            Some(kubeconfig) => match cluster_view::for_kubeconfig(kubeconfig) {
+                Some(view) => Backend::Cluster(view),
+                None => Backend::Api {
+                    kubeconfig: kubeconfig.clone(),
+                    client: OnceCell::new(),
+                },
             },
             None => Backend::Files(NadDir::new(&conf.nad_dir)),
         };
@@ -121,7 +127,9 @@ impl<'a> Source<'a> {
     /// Where the NAD `namespace/name` was looked for, for the error saying it is not there.
     pub(crate) fn where_missing(&self, namespace: &str, name: &str) -> String {
         match &self.backend {
-            Backend::Api { .. } => format!("the Kubernetes API has no NAD {namespace}/{name}"),
+            Backend::Api { .. } | Backend::Cluster(_) => {
+                format!("the Kubernetes API has no NAD {namespace}/{name}")
+            }
             Backend::Files(dir) => {
                 let tried: Vec<String> = dir
                     .candidates(namespace, name)
@@ -153,6 +161,7 @@ impl<'a> Source<'a> {
                 Some(api) => Ok(api.nad(namespace, name)?),
                 None => Ok(None),
             },
+            Backend::Cluster(view) => Ok(view.nad(namespace, name)?),
             Backend::Files(dir) => Ok(dir.read(namespace, name)?),
             #[cfg(test)]
             Backend::Fixed(nads) => Ok(nads.get(&key).cloned()),
@@ -194,8 +203,16 @@ impl<'a> Source<'a> {
         let Some(name) = req.inv.args.get("K8S_POD_NAME").filter(|n| !n.is_empty()) else {
             return Ok(PodLookup::NoPod);
         };
-        let Some(api) = self.api()? else {
-            return Ok(PodLookup::NoPod);
+        let view = match &self.backend {
+            Backend::Cluster(view) => Some(view),
+            _ => None,
+        };
+        let api = match view {
+            Some(_) => None,
+            None => match self.api()? {
+                Some(api) => Some(api),
+                None => return Ok(PodLookup::NoPod),
+            },
         };
         if let Some(why) = nad_crd::names::nad_name_problem(name) {
             return Err(SourceError::PodName {
@@ -203,7 +220,13 @@ impl<'a> Source<'a> {
                 why,
             });
         }
-        let Some(pod) = api.pod(namespace, name)? else {
+        let expected_uid = req.inv.args.get("K8S_POD_UID").filter(|u| !u.is_empty());
+        let found = match (view, api) {
+            (Some(view), _) => view.pod(namespace, name, expected_uid)?,
+            (None, Some(api)) => api.pod(namespace, name)?,
+            (None, None) => None,
+        };
+        let Some(pod) = found else {
             return Ok(PodLookup::Gone(format!(
                 "the API has no pod {namespace}/{name}"
             )));
@@ -232,6 +255,9 @@ impl<'a> Source<'a> {
         pod: &PodObject,
         statuses: &[NetworkStatus],
     ) -> Result<(), SourceError> {
+        if let Backend::Cluster(view) = &self.backend {
+            return Ok(view.set_network_status(&pod.namespace, &pod.name, statuses)?);
+        }
         match self.api()? {
             Some(api) => Ok(api.set_network_status(&pod.namespace, &pod.name, statuses)?),
             None => Ok(()),
