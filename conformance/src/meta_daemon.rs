@@ -22,19 +22,21 @@ pub const HEALTH_PORT: u16 = 9695;
 #[derive(Debug)]
 pub struct MetaDaemon {
     child: Option<Child>,
+    binary: PathBuf,
     socket: PathBuf,
     netns: Netns,
     log: PathBuf,
+    log_level: String,
     args: Vec<String>,
     /// Holds the socket's directory, the link and the log.
     dir: tempfile::TempDir,
 }
 
-/// `meta-cni-daemon`, a link to the binary under test, in `dir`.
-fn daemon_link(dir: &Path) -> PathBuf {
+/// `meta-cni-daemon`, a link to `binary`, in `dir`.
+fn daemon_link(dir: &Path, binary: &Path) -> PathBuf {
     let link = dir.join("meta-cni-daemon");
     if !link.exists() {
-        std::os::unix::fs::symlink(meta_cni_binary(), &link).expect("link meta-cni-daemon");
+        std::os::unix::fs::symlink(binary, &link).expect("link meta-cni-daemon");
     }
     link
 }
@@ -43,15 +45,23 @@ impl MetaDaemon {
     /// Starts the daemon in `netns` with `args` on top of its socket and health address,
     /// and waits until its socket accepts connections.
     pub fn start(netns: &Netns, args: &[&str]) -> MetaDaemon {
+        MetaDaemon::start_binary(&meta_cni_binary(), netns, args)
+    }
+
+    /// As [`MetaDaemon::start`], of the multi-call binary `binary` (a benchmark's release
+    /// build).
+    pub fn start_binary(binary: &Path, netns: &Netns, args: &[&str]) -> MetaDaemon {
         let mut nl = kernel::Netlink::in_netns(netns).expect("netlink in the node namespace");
         let lo = nl.link_by_name("lo").expect("look lo up").expect("lo");
         nl.set_link_up(lo.index).expect("bring lo up");
         let dir = tempfile::tempdir().expect("temp dir");
         let mut daemon = MetaDaemon {
             child: None,
+            binary: binary.to_path_buf(),
             socket: dir.path().join("run/daemon.sock"),
             netns: Netns::open(netns.path()).expect("open the node namespace"),
             log: dir.path().join("daemon.log"),
+            log_level: std::env::var("META_CNI_LOG").unwrap_or_else(|_| "info".into()),
             args: args.iter().map(|a| a.to_string()).collect(),
             dir,
         };
@@ -64,14 +74,11 @@ impl MetaDaemon {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "the daemon is running");
         let health = SocketAddr::from((Ipv4Addr::LOCALHOST, HEALTH_PORT)).to_string();
-        let mut cmd = Command::new(daemon_link(self.dir.path()));
+        let mut cmd = Command::new(daemon_link(self.dir.path(), &self.binary));
         cmd.args(["--socket", &self.socket.display().to_string()])
             .args(["--metrics-address", &health])
             .args(&self.args)
-            .env(
-                "META_CNI_LOG",
-                std::env::var("META_CNI_LOG").unwrap_or("info".into()),
-            )
+            .env("META_CNI_LOG", &self.log_level)
             .env("META_CNI_LOG_FILE", &self.log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -98,6 +105,25 @@ impl MetaDaemon {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Restarts the daemon logging at `level` (`debug`, ...; default `$META_CNI_LOG` or
+    /// `info`).
+    pub fn set_log_level(&mut self, level: &str) {
+        self.log_level = level.to_string();
+        self.kill();
+        self.restart();
+    }
+
+    /// Peak resident memory so far (`VmHWM`), KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read the daemon's status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in the daemon's status")
     }
 
     /// The socket, for a netconf's `daemonSocket`.

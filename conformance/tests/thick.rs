@@ -453,3 +453,170 @@ fn calls_beyond_the_limit_wait_for_a_slot() {
         .quiet_success();
     }
 }
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+#[test]
+fn a_trace_id_given_on_add_reaches_every_delegate_and_its_log_lines() {
+    let (pod, scripted) = scripted_pod();
+    let mut daemon = MetaDaemon::start(&netns(&pod.node), &[]);
+    daemon.set_log_level("debug");
+    // Three scripted networks (exec'd) and three bridges (in-process, with host-local).
+    let conf_with = |extra: Value| {
+        let networks =
+            json!([{"name": "s2"}, {"name": "s3"}, {"name": "net-a"}, {"name": "net-b"}]);
+        let mut conf: Value = serde_json::from_str(&pod.conf(networks, extra)).unwrap();
+        conf["clusterNetwork"] = json!("s1");
+        conf.to_string()
+    };
+    let conf = conf_with(json!({"daemonSocket": daemon.socket()}));
+    pod.run(call(&pod, &scripted, "ADD", &conf).var("TRACEPARENT", TRACEPARENT))
+        .success();
+    let calls = scripted.calls();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    for line in &calls {
+        assert!(
+            line.ends_with(&format!("traceparent={TRACEPARENT}")),
+            "{line}"
+        );
+    }
+    let log = daemon.log_text();
+    let delegate_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("attachment{") && l.contains("verb=ADD"))
+        .collect();
+    assert!(delegate_lines.len() >= 5, "{log}");
+    for line in &delegate_lines {
+        assert!(line.contains(&format!("trace_id={TRACE_ID}")), "{line}");
+    }
+    // In-process delegates (bridge, its host-local) log under the same trace.
+    let in_process = delegate_lines
+        .iter()
+        .filter(|l| l.contains("running delegate in-process"))
+        .count();
+    assert!(in_process >= 5, "{log}");
+    pod.run(call(&pod, &scripted, "DEL", &conf)).quiet_success();
+
+    // The same in a plugin call (thin mode): the runtime's environment reaches exec'd
+    // delegates, and the log lines of every attachment carry the trace ID.
+    let thin = conf_with(json!({}));
+    let out = pod.run(
+        call(&pod, &scripted, "ADD", &thin)
+            .var("TRACEPARENT", TRACEPARENT)
+            .var("META_CNI_LOG", "debug"),
+    );
+    out.success();
+    let attachment_lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("attachment{"))
+        .collect();
+    assert!(!attachment_lines.is_empty(), "{}", out.stderr);
+    for line in attachment_lines {
+        assert!(line.contains(&format!("trace_id={TRACE_ID}")), "{line}");
+    }
+    let calls = scripted.calls();
+    for line in &calls[calls.len() - 3..] {
+        assert!(
+            line.ends_with(&format!("traceparent={TRACEPARENT}")),
+            "{line}"
+        );
+    }
+    pod.run(call(&pod, &scripted, "DEL", &thin)).quiet_success();
+}
+
+#[test]
+fn a_daemon_killed_mid_add_leaves_nothing_after_the_runtimes_del_through_the_shim() {
+    let (pod, scripted) = pod_with_scripted();
+    let mut daemon = MetaDaemon::start(&netns(&pod.node), &[]);
+    let conf = pod.conf(three_networks(), json!({"daemonSocket": daemon.socket()}));
+    scripted.set_sleep(3.0);
+    let adding = call(&pod, &scripted, "ADD", &conf).spawn_in(&netns(&pod.node));
+    // Killed once the bridges are made and the scripted delegate is running.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let links = conformance::inspect::link_names(&pod.pod);
+        let made = ["eth0", "data0", "net2"].iter().all(|l| links.contains(*l));
+        if made && scripted.calls().iter().any(|c| c.starts_with("ADD ")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ADD never got going"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    daemon.kill();
+    let out = adding.wait_with_output().unwrap();
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(e["code"], 11, "{e}");
+    // The runtime's DEL, the daemon down: the plugin serves it from the cache.
+    scripted.set_sleep(0.0);
+    let out = pod.run(call(&pod, &scripted, "DEL", &conf));
+    out.quiet_success();
+    assert!(out.stderr.contains("is down"), "{}", out.stderr);
+    pod.assert_clean();
+}
+
+/// The most the daemon's resident memory may reach while it serves 200 ADDs at once.
+const BURST_RSS_BOUND_MIB: u64 = 64;
+
+#[test]
+fn two_hundred_adds_at_once_all_pass_within_a_memory_bound_and_all_del_clean() {
+    const PODS: usize = 200;
+    let node = Pod::new();
+    let daemon = MetaDaemon::start(&netns(&node.node), &[]);
+    let conf = node.conf(json!([]), json!({"daemonSocket": daemon.socket()}));
+    let pods: Vec<kernel::PrivateNetns> = (0..PODS)
+        .map(|_| kernel::PrivateNetns::new().unwrap())
+        .collect();
+    let run_all = |verb: &str| -> Vec<Output> {
+        let children: Vec<_> = pods
+            .iter()
+            .enumerate()
+            .map(|(k, ns)| {
+                Call::new(PluginSet::Ours, "meta-cni", verb)
+                    .container(&format!("burst-{k}"), &ns.path(), "eth0")
+                    .stdin(conf.as_str())
+                    .spawn_in(&netns(&node.node))
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|child| {
+                let out = child.wait_with_output().unwrap();
+                Output {
+                    code: out.status.code().unwrap_or(-1),
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                }
+            })
+            .collect()
+    };
+    let added = run_all("ADD");
+    let mut addresses = std::collections::BTreeSet::new();
+    for out in &added {
+        let r = out.success();
+        assert!(!out.stderr.contains("thin mode"), "{}", out.stderr);
+        addresses.insert(r["ips"][0]["address"].as_str().unwrap().to_string());
+    }
+    assert_eq!(addresses.len(), PODS, "one address each");
+    let peak = daemon.peak_rss_kib();
+    eprintln!("daemon peak RSS after {PODS} ADDs at once: {} KiB", peak);
+    assert!(
+        peak < BURST_RSS_BOUND_MIB * 1024,
+        "daemon peak RSS {peak} KiB over {BURST_RSS_BOUND_MIB} MiB"
+    );
+    for out in run_all("DEL") {
+        out.quiet_success();
+    }
+    assert_eq!(node.host_veths(), 0);
+    assert!(node.reservations().is_empty());
+    assert_eq!(node.cache_files(), 0);
+    assert_eq!(
+        daemon.metric(r#"meta_cni_daemon_requests_total{verb="ADD",result="ok"}"#),
+        Some(PODS as f64)
+    );
+}

@@ -157,6 +157,7 @@ pub fn call(
 fn dispatch(plugin: &dyn Plugin, req: &Request) -> Result<Option<Value>, Error> {
     req.inv.args.check_known(plugin.known_args())?;
     let command = req.inv.command;
+    let trace = crate::call_env::trace_id();
     let span = tracing::info_span!(
         "cni",
         plugin = plugin.name(),
@@ -164,6 +165,7 @@ fn dispatch(plugin: &dyn Plugin, req: &Request) -> Result<Option<Value>, Error> 
         container = %req.inv.container_id,
         netns = ?req.inv.netns,
         ifname = %req.inv.ifname,
+        trace_id = %trace.as_deref().unwrap_or("-"),
     );
     let _entered = span.enter();
     let verb = AssertUnwindSafe(|| -> Result<Option<Value>, Error> {

@@ -135,10 +135,17 @@ async fn serve_call(request: CallRequest, uid: u32, metrics: &Metrics) -> CallRe
     let started = Instant::now();
     metrics.in_flight.inc();
     let call_span = span.clone();
+    // The runtime's trace context reaches the delegates this call execs, as their env.
+    let vars: Vec<(String, String)> = ["TRACEPARENT", "TRACESTATE"]
+        .into_iter()
+        .filter_map(|key| Some((key.to_string(), request.var(key).ok().flatten()?)))
+        .collect();
     let ran = tokio::task::spawn_blocking(move || {
         call_span.in_scope(|| {
-            let stdin = request.stdin.clone().into_bytes();
-            cni::skeleton::run(&MetaPlugin, &request, stdin)
+            cni::call_env::with(vars, || {
+                let stdin = request.stdin.clone().into_bytes();
+                cni::skeleton::run(&MetaPlugin, &request, stdin)
+            })
         })
     })
     .await;

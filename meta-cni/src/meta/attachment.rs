@@ -73,6 +73,16 @@ pub(crate) struct Attachment {
 }
 
 impl Attachment {
+    /// The span of one verb on this attachment: every log line of its delegates is in it.
+    fn span(&self, verb: Command) -> tracing::Span {
+        tracing::info_span!(
+            "attachment",
+            %verb,
+            network = %self.network,
+            ifname = %self.ifname
+        )
+    }
+
     fn invocation(&self, req: &Request, delegates: &Delegates) -> Invocation {
         Invocation {
             command: req.inv.command,
@@ -140,6 +150,7 @@ impl Attachment {
         req: &Request,
         delegates: &Delegates,
     ) -> Result<CniResult, AttachmentError> {
+        let _span = self.span(Command::Add).entered();
         let chain = Chain::new(&self.conf).map_err(self.context(Command::Add))?;
         let version = chain.version();
         let result = chain
@@ -158,6 +169,7 @@ impl Attachment {
 
     /// DEL through every delegate, in reverse, with the cached result.
     pub(crate) fn del(&self, req: &Request, delegates: &Delegates) -> Result<(), AttachmentError> {
+        let _span = self.span(Command::Del).entered();
         let chain = Chain::new(&self.conf).map_err(self.context(Command::Del))?;
         let inv = self.invocation(req, delegates);
         chain
@@ -176,6 +188,7 @@ impl Attachment {
         req: &Request,
         delegates: &Delegates,
     ) -> Result<(), AttachmentError> {
+        let _span = self.span(Command::Check).entered();
         let chain = Chain::new(&self.conf).map_err(self.context(Command::Check))?;
         let cached = self
             .cached_result()

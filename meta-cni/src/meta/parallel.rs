@@ -35,15 +35,19 @@ pub(crate) fn add_all(
     req: &Request,
     delegates: &Delegates,
 ) -> Result<(), (usize, MetaError)> {
+    // Each thread serves the same call: its span and its variables for exec'd delegates.
     let span = tracing::Span::current();
+    let vars = cni::call_env::current();
     let outcomes: Vec<Result<(), MetaError>> = std::thread::scope(|scope| {
         let running: Vec<_> = attachments
             .iter_mut()
             .map(|att| {
-                let span = span.clone();
+                let (span, vars) = (span.clone(), vars.clone());
                 scope.spawn(move || {
                     let _entered = span.enter();
-                    att.add(req, delegates).map(drop).map_err(MetaError::from)
+                    cni::call_env::with(vars, || {
+                        att.add(req, delegates).map(drop).map_err(MetaError::from)
+                    })
                 })
             })
             .collect();
