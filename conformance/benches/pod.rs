@@ -4,8 +4,9 @@
 //! `cargo bench -p conformance --bench pod` (as root) builds `meta-cni` in release, then in
 //! one run measures, with three bridge + host-local networks per pod:
 //! - ADD and DEL latency (p50, p99) of the kernel floor (`ip -batch`), our meta plugin
-//!   (`nadDir`), the meta plugin in Kubernetes mode (API stand-in), and the reference
-//!   plugins exec'd as a runtime does, pod by pod in turns;
+//!   (`nadDir`), the meta plugin in Kubernetes mode (API stand-in) by itself and through
+//!   its daemon (thick mode), and the reference plugins exec'd as a runtime does, pod by
+//!   pod in turns;
 //! - every pod added at once, then deleted at once: wall time, errors, duplicate addresses;
 //! - per-pod cost for 1, 3, 8 and 16 interfaces;
 //! - peak RSS of one `meta-cni` call.
@@ -66,20 +67,24 @@ fn main() {
     let mut rss = Vec::new();
 
     // The 3-interface scenarios, in turns.
-    let (floor, ours, reference, kube) = {
+    let (floor, ours, reference, kube, daemon) = {
         let floor = Floor::new(opts.pods);
         let ours = MetaNode::new(&plugins, 3, opts.pods, Mode::Standalone);
         ours.warm_up();
         let reference = Plugins::reference_dir()
             .map(|dir| Reference::new(dir, opts.pods))
             .ok_or_else(|| "skipped: no bridge and host-local in /usr/lib/cni".to_owned());
-        let kube = KubeScenario::new(&plugins, opts.pods);
+        let kube = KubeScenario::new(&plugins, opts.pods, Mode::Kube);
+        let daemon = KubeScenario::new(&plugins, opts.pods, Mode::Daemon);
         let mut scenarios: Vec<&dyn Scenario> = vec![&floor, &ours];
         if let Ok(r) = &reference {
             scenarios.push(r);
         }
         if let Ok(k) = &kube {
             scenarios.push(k);
+        }
+        if let Ok(d) = &daemon {
+            scenarios.push(d);
         }
         let names: Vec<String> = scenarios.iter().map(|s| s.name()).collect();
         eprintln!("bench: latency in turns: {}", names.join(", "));
@@ -93,12 +98,19 @@ fn main() {
             let t = timings.next().expect("kube timings");
             (t, k.requests_json(opts.pods))
         });
+        let daemon_t = daemon.as_ref().map(|d| {
+            let t = timings.next().expect("daemon timings");
+            (t, d.requests_json(opts.pods))
+        });
         leftovers.insert("ours".into(), ours.leftovers());
         if let Ok(r) = &reference {
             leftovers.insert("reference".into(), r.leftovers());
         }
         if let Ok(k) = &kube {
             leftovers.insert("kube".into(), k.leftovers());
+        }
+        if let Ok(d) = &daemon {
+            leftovers.insert("daemon".into(), d.leftovers());
         }
 
         eprintln!("bench: peak RSS");
@@ -111,6 +123,7 @@ fn main() {
             ours_t,
             reference_t.map_err(|e| e.clone()),
             kube_t.map_err(|e| e.clone()),
+            daemon_t.map_err(|e| e.clone()),
         )
     };
 
@@ -141,6 +154,7 @@ fn main() {
         ours,
         reference,
         kube,
+        daemon,
         leftovers,
         burst,
         scaling,

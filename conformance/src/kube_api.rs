@@ -3,7 +3,9 @@
 //! the few resources the meta plugin uses: pods (GET, PATCH of the object and of
 //! `pods/status`), NetworkAttachmentDefinitions (GET, LIST per namespace and
 //! cluster-wide), and DRA's ResourceClaims (GET, PATCH of `resourceclaims/status`) and
-//! ResourceSlices (LIST).
+//! ResourceSlices (LIST); lists take `fieldSelector` (`spec.nodeName`, `metadata.name`), and
+//! every collection can be watched (`?watch=true` from a `resourceVersion`, bookmarks),
+//! enough for kube-runtime's watcher and reflectors.
 //!
 //! ```no_run
 //! use conformance::kube_api::{fixture, write_kubeconfig, KubeApi};
@@ -41,16 +43,20 @@
 
 mod discovery;
 mod faults;
+mod field_selector;
 mod fixtures;
 mod handler;
 mod kubeconfig;
 mod patch;
+mod query;
 mod recorded;
 mod route;
 mod server;
 mod state;
 mod status;
 mod store;
+mod watch;
+mod watch_stream;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};

@@ -14,11 +14,13 @@ pub mod kernel_state;
 pub mod kube_api;
 pub mod kubelet_stand_in;
 pub mod libcni;
+pub mod meta_daemon;
 pub mod meta_pod;
 pub mod nfv_node;
 pub mod plugin_set;
 pub mod policy_traffic;
 pub mod run;
+pub mod scripted_plugin;
 
 pub use plugin_set::{meta_cni_binary, PluginSet};
 pub use run::{Call, Output};

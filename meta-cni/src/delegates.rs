@@ -56,6 +56,20 @@ impl Executor for InProcess {
         inv: &Invocation,
         config: Map<String, Value>,
     ) -> Result<Option<CniResult>, Error> {
+        let started = std::time::Instant::now();
+        let outcome = self.run_untimed(plugin_type, inv, config);
+        crate::delegate_timing::record(plugin_type, started.elapsed());
+        outcome
+    }
+}
+
+impl InProcess {
+    fn run_untimed(
+        &self,
+        plugin_type: &str,
+        inv: &Invocation,
+        config: Map<String, Value>,
+    ) -> Result<Option<CniResult>, Error> {
         let binary = find_in_path(plugin_type, &inv.path)?;
         if is_this_binary(&binary) {
             if let Some(plugin) = bundled(plugin_type) {

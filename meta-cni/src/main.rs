@@ -2,8 +2,10 @@
 //!
 //! The plugin that runs is chosen by the name the binary was run as, so a link named
 //! `loopback` pointing at `meta-cni` is the loopback plugin, and `meta-cni` itself is the
-//! meta plugin. Run as `meta-cni` with arguments and no `CNI_COMMAND`, it is the operator's
-//! command line (`meta-cni --help`).
+//! meta plugin. Run as `meta-cni-daemon` it is the daemon of thick mode, which the meta
+//! plugin forwards its calls to when its netconf names the daemon's socket. Run as
+//! `meta-cni` with arguments and no `CNI_COMMAND`, it is the operator's command line
+//! (`meta-cni --help`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,6 +13,8 @@ use std::process::ExitCode;
 use cni::Plugin;
 
 mod cli;
+mod daemon;
+mod delegate_timing;
 mod delegates;
 mod install;
 mod meta;
@@ -32,6 +36,9 @@ fn main() -> ExitCode {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if name == daemon::DAEMON {
+        return daemon::main(&LOG_ENV);
+    }
     // A runtime never passes arguments; a person at a shell does.
     if name == META_PLUGIN && args.len() > 1 && std::env::var_os("CNI_COMMAND").is_none() {
         return cli::main(args);
@@ -41,9 +48,14 @@ fn main() -> ExitCode {
         other => delegates::bundled(other),
     };
     match plugin {
+        // The meta plugin is the daemon's shim when its netconf names the daemon's socket.
+        Some(plugin) if name == META_PLUGIN => {
+            cni::skeleton::main_forwarding(plugin, &LOG_ENV, &daemon::shim::forward)
+        }
         Some(plugin) => cni::skeleton::main(plugin, &LOG_ENV),
         None => {
-            let names: Vec<&str> = std::iter::once(META_PLUGIN)
+            let names: Vec<&str> = [META_PLUGIN, daemon::DAEMON]
+                .into_iter()
                 .chain(delegates::bundled_names())
                 .collect();
             let e = cni::Error::new(

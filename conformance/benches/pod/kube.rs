@@ -1,7 +1,9 @@
 //! The same pod through the Kubernetes API stand-in: the meta plugin's Kubernetes mode
 //! (`kubeconfig` in the netconf, the pod from `CNI_ARGS`, its networks from the
-//! `k8s.v1.cni.cncf.io/networks` annotation, NADs from the API, the status PATCHed). A build
-//! without that mode answers error 2 naming `kubeconfig`: the scenario is then skipped.
+//! `k8s.v1.cni.cncf.io/networks` annotation, NADs from the API, the status PATCHed), by
+//! the plugin itself (thin mode) or through `meta-cni-daemon` (thick mode, requests counted
+//! from the daemon's calls and watches alike). A build without that mode answers error 2
+//! naming `kubeconfig`: the scenario is then skipped.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -30,8 +32,8 @@ pub(crate) type Skipped = String;
 impl<'p> KubeScenario<'p> {
     /// Starts the stand-in in a node namespace, stores the NADs and `pods + 1` pods, and
     /// warms up with the spare pod; `Err` when this build has no Kubernetes mode.
-    pub(crate) fn new(plugins: &'p Plugins, pods: usize) -> Result<Self, Skipped> {
-        let meta = MetaNode::new(plugins, 3, pods, Mode::Kube);
+    pub(crate) fn new(plugins: &'p Plugins, pods: usize, mode: Mode) -> Result<Self, Skipped> {
+        let meta = MetaNode::new(plugins, 3, pods, mode);
         let (_, out) = meta.node().run(|| meta.timed("ADD", meta.spare()));
         if out.code != 0 {
             let error: Value = serde_json::from_str(&out.stdout).unwrap_or_default();

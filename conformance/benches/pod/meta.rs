@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use conformance::kube_api::{fixture, write_kubeconfig, KubeApi};
+use conformance::meta_daemon::MetaDaemon;
 use conformance::{Call, Output};
 use kernel::PrivateNetns;
 use serde_json::{json, Value};
@@ -21,7 +22,13 @@ pub(crate) enum Mode {
     Standalone,
     /// `kubeconfig`: the pod's annotation and the NADs from the API stand-in.
     Kube,
+    /// As `Kube`, through `meta-cni-daemon` (thick mode, its defaults): the plugin is its
+    /// shim, the daemon reads pods and NADs from its watch caches.
+    Daemon,
 }
+
+/// The node name the daemon watches pods of.
+const NODE_NAME: &str = "bench-node";
 
 /// A node with `pods + 1` pod namespaces (the last one for warm-up and probes) and the
 /// meta netconf for `networks`.
@@ -31,6 +38,8 @@ pub(crate) struct MetaNode<'p> {
     networks: Vec<Network>,
     conf: String,
     pods: Vec<PrivateNetns>,
+    // Before `api` and `node`: the daemon watches the API and runs in the node namespace.
+    daemon: Option<MetaDaemon>,
     // Before `node`: the stand-in listens in the node namespace.
     api: Option<KubeApi>,
     node: Node,
@@ -91,7 +100,7 @@ impl<'p> MetaNode<'p> {
                 conf["networks"] = extra.iter().map(|n| json!({"name": n.name()})).collect();
                 None
             }
-            Mode::Kube => {
+            Mode::Kube | Mode::Daemon => {
                 // The plugin runs in the node namespace: the API must listen there.
                 let api = node.run(KubeApi::start);
                 for net in &networks {
@@ -103,7 +112,9 @@ impl<'p> MetaNode<'p> {
                     .collect::<Vec<_>>()
                     .join(", ");
                 for k in 0..=pods {
-                    api.add_pod(pod_object(k, &annotation));
+                    let mut pod = pod_object(k, &annotation);
+                    pod["spec"]["nodeName"] = json!(NODE_NAME);
+                    api.add_pod(pod);
                 }
                 let dir = node.file("kube");
                 std::fs::create_dir_all(&dir).expect("create the kubeconfig dir");
@@ -111,11 +122,31 @@ impl<'p> MetaNode<'p> {
                 Some(api)
             }
         };
+        let daemon = (mode == Mode::Daemon).then(|| {
+            let kubeconfig = conf["kubeconfig"]
+                .as_str()
+                .expect("a kubeconfig")
+                .to_owned();
+            let args = ["--kubeconfig", &kubeconfig, "--node-name", NODE_NAME];
+            let daemon = MetaDaemon::start_binary(&plugins.meta(), node.netns(), &args);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while daemon.get("/readyz").0 != 200 {
+                assert!(
+                    Instant::now() < deadline,
+                    "daemon never ready: {}",
+                    daemon.log_text()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            conf["daemonSocket"] = json!(daemon.socket());
+            daemon
+        });
         MetaNode {
             plugins,
             networks,
             conf: conf.to_string(),
             pods: node::pods(pods + 1),
+            daemon,
             api,
             node,
         }
@@ -217,6 +248,7 @@ fn pod_object(k: usize, annotation: &str) -> Value {
 impl Scenario for MetaNode<'_> {
     fn name(&self) -> String {
         match (&self.api, self.interfaces()) {
+            (Some(_), _) if self.daemon.is_some() => "meta-cni (daemon, Kubernetes API)".into(),
             (Some(_), _) => "meta-cni (Kubernetes API)".into(),
             (None, 3) => "meta-cni (nadDir)".into(),
             (None, n) => format!("meta-cni, {n} interfaces"),

@@ -25,6 +25,9 @@ pub(crate) fn render(results: &Results, path: &Path) -> Result<(), String> {
     if let Ok((kube, _)) = &results.kube {
         scenarios.push(("meta-cni (Kubernetes API)", GREEN, kube));
     }
+    if let Ok((daemon, _)) = &results.daemon {
+        scenarios.push(("meta-cni (daemon, Kubernetes API)", MAGENTA, daemon));
+    }
     if let Ok(reference) = &results.reference {
         scenarios.push(("reference plugins", RED, reference));
     }

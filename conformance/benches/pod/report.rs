@@ -32,6 +32,8 @@ pub(crate) struct Results {
     pub(crate) reference: Result<Timings, String>,
     /// The meta plugin through the API stand-in and its requests per call, or why not.
     pub(crate) kube: Result<(Timings, Value), String>,
+    /// The same through `meta-cni-daemon` (thick mode), or why not.
+    pub(crate) daemon: Result<(Timings, Value), String>,
     /// What each scenario's DELs left behind.
     pub(crate) leftovers: Map<String, Value>,
     /// Pods at once.
@@ -90,6 +92,9 @@ impl Results {
         if let Ok((kube, _)) = &self.kube {
             pair("kube_over_ours", kube, &self.ours);
         }
+        if let Ok((daemon, _)) = &self.daemon {
+            pair("daemon_kube_over_ours", daemon, &self.ours);
+        }
         if let (Some(t16), Some(t3)) = (self.scaled(16), self.scaled(3)) {
             pair("interfaces_16_over_3", t16, t3);
         }
@@ -117,6 +122,16 @@ impl Results {
                 what: "3-interface DEL p50, ours / reference",
                 value: reference.map(|r| ratio(self.ours.del.p50(), r.del.p50())),
                 limit: 0.5,
+                unit: "x",
+            },
+            Check {
+                what: "3-interface ADD p50, daemon (Kubernetes) / nadDir",
+                value: self
+                    .daemon
+                    .as_ref()
+                    .ok()
+                    .map(|(d, _)| ratio(d.add.p50(), self.ours.add.p50())),
+                limit: 1.3,
                 unit: "x",
             },
             Check {
@@ -167,6 +182,17 @@ impl Results {
         scenarios.insert(
             "kube".into(),
             match &self.kube {
+                Ok((t, requests)) => {
+                    let mut v = t.to_json();
+                    v["api_requests"] = requests.clone();
+                    v
+                }
+                Err(why) => json!({ "skipped": why }),
+            },
+        );
+        scenarios.insert(
+            "daemon".into(),
+            match &self.daemon {
                 Ok((t, requests)) => {
                     let mut v = t.to_json();
                     v["api_requests"] = requests.clone();
@@ -237,12 +263,19 @@ impl Results {
             Ok((t, _)) => row("meta-cni (Kubernetes API)", t),
             Err(why) => println!("{:<34} {why}", "meta-cni (Kubernetes API)"),
         }
+        match &self.daemon {
+            Ok((t, _)) => row("meta-cni (daemon, Kubernetes API)", t),
+            Err(why) => println!("{:<34} {why}", "meta-cni (daemon, Kubernetes API)"),
+        }
         match &self.reference {
             Ok(t) => row("reference (bridge + host-local)", t),
             Err(why) => println!("{:<34} {why}", "reference (bridge + host-local)"),
         }
         if let Ok((_, requests)) = &self.kube {
             println!("  API requests per call: {}", requests["per_call"]);
+        }
+        if let Ok((_, requests)) = &self.daemon {
+            println!("  through the daemon: {}", requests["per_call"]);
         }
         println!();
         println!("ratios (same run):");

@@ -4,11 +4,14 @@
 use serde_json::Value;
 
 use super::discovery::{self, ApiResource, SERVED};
+use super::field_selector::FieldSelector;
 use super::patch::{self, PatchTarget, Subresource};
+use super::query::Query;
 use super::recorded::RecordedRequest;
 use super::route::{self, Target};
 use super::state::State;
 use super::status;
+use super::watch::Watch;
 
 /// The parts of an HTTP request the stand-in looks at.
 #[derive(Debug, Clone, Copy)]
@@ -68,25 +71,56 @@ impl Reply {
 /// Handles `request` and appends it, with the status answered, to the request log.
 pub(crate) fn handle(state: &mut State, request: &Request<'_>) -> Reply {
     let reply = answer(state, request);
+    record(state, request, reply.status);
+    reply
+}
+
+fn record(state: &mut State, request: &Request<'_>, status: u16) {
     state.requests.push(RecordedRequest {
         method: request.method.to_owned(),
         path: request.path.to_owned(),
         query: request.query.map(str::to_owned),
         content_type: request.content_type.map(str::to_owned),
         body: String::from_utf8_lossy(request.body).into_owned(),
-        status: reply.status,
+        status,
     });
-    reply
 }
 
-fn answer(state: &mut State, request: &Request<'_>) -> Reply {
+/// Handles a watch request (`?watch=true`, see [`super::watch::requested`]): the watch to
+/// stream, or the answer refusing it; logged as any request is (200 for a watch).
+pub(crate) fn handle_watch(state: &mut State, request: &Request<'_>) -> Result<Watch, Reply> {
+    let watch = gate(state, request).map_or_else(
+        || match (request.method, route::parse(request.path)) {
+            ("GET", Some(Target::Collection { kind, namespace })) => {
+                Watch::parse(kind, namespace, request.query)
+                    .map_err(|message| Reply::failure(status::bad_request(&message)))
+            }
+            ("GET", _) => Err(Reply::failure(status::path_not_found())),
+            _ => Err(Reply::failure(status::method_not_allowed())),
+        },
+        Err,
+    );
+    let status = watch.as_ref().map_or_else(|reply| reply.status, |_| 200);
+    record(state, request, status);
+    watch
+}
+
+/// Injected faults, then the token check: the answer when either stops the request.
+fn gate(state: &mut State, request: &Request<'_>) -> Option<Reply> {
     if let Some(code) = state.faults.take(request.path) {
-        return Reply::injected(code);
+        return Some(Reply::injected(code));
     }
     if let Some(token) = &state.token {
         if bearer_token(request.authorization) != Some(token.as_str()) {
-            return Reply::failure(status::unauthorized());
+            return Some(Reply::failure(status::unauthorized()));
         }
+    }
+    None
+}
+
+fn answer(state: &mut State, request: &Request<'_>) -> Reply {
+    if let Some(reply) = gate(state, request) {
+        return reply;
     }
     let Some(target) = route::parse(request.path) else {
         if request.method == "GET" {
@@ -99,7 +133,13 @@ fn answer(state: &mut State, request: &Request<'_>) -> Reply {
     };
     let store = &mut state.store;
     match (request.method, target) {
-        ("GET", Target::Collection { kind, namespace }) => Reply::ok(store.list(kind, namespace)),
+        ("GET", Target::Collection { kind, namespace }) => {
+            let query = Query::parse(request.query);
+            match FieldSelector::parse(query.get("fieldSelector").unwrap_or("")) {
+                Ok(selector) => Reply::ok(store.list_selected(kind, namespace, &selector)),
+                Err(message) => Reply::failure(status::bad_request(&message)),
+            }
+        }
         (
             "GET",
             Target::Object {

@@ -12,6 +12,7 @@ use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
@@ -25,6 +26,7 @@ use tokio::task::JoinSet;
 
 use super::handler::{self, Reply};
 use super::state::{self, State};
+use super::{watch, watch_stream};
 
 /// The running server. Dropping it closes the listener and every connection, then stops
 /// the runtime and joins its thread.
@@ -225,33 +227,46 @@ async fn serve_connection(stream: tokio::net::TcpStream, state: Arc<Mutex<State>
         .await;
 }
 
-/// Answers one request: the handler decides under the lock, the delay is served after it.
+/// Answers one request: the handler decides under the lock, the delay is served after it;
+/// a watch is streamed.
 async fn respond(
     request: hyper::Request<Incoming>,
     state: Arc<Mutex<State>>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
     let (parts, body) = request.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => Bytes::new(),
     };
     let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let request = handler::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        content_type: header(CONTENT_TYPE),
+        authorization: header(AUTHORIZATION),
+        body: &body,
+    };
+    if watch::requested(request.query) {
+        let watch = handler::handle_watch(&mut state::lock(&state), &request);
+        return Ok(match watch {
+            Ok(watch) => Response::builder()
+                .status(200)
+                .header(CONTENT_TYPE, "application/json")
+                .header(CACHE_CONTROL, "no-cache, private")
+                .body(watch_stream::start(watch, Arc::clone(&state)).boxed())
+                .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())),
+            Err(reply) => response(&reply).map(BodyExt::boxed),
+        });
+    }
     let (reply, delay) = {
         let mut state = state::lock(&state);
-        let request = handler::Request {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query(),
-            content_type: header(CONTENT_TYPE),
-            authorization: header(AUTHORIZATION),
-            body: &body,
-        };
         (handler::handle(&mut state, &request), state.delay)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    Ok(response(&reply))
+    Ok(response(&reply).map(BodyExt::boxed))
 }
 
 /// The HTTP response for `reply`, with the headers kube-apiserver sends.

@@ -1,7 +1,14 @@
 //! The objects the stand-in serves, by kind, namespace and name, with one revision counter
-//! for all of them (etcd's revision: every write gets the next `resourceVersion`).
+//! for all of them (etcd's revision: every write gets the next `resourceVersion`), and the
+//! history of every write, which watches replay from any revision (nothing is compacted, so
+//! no watch is ever told its revision is too old).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use super::field_selector::FieldSelector;
 
 use serde_json::{json, Map, Value};
 
@@ -89,12 +96,52 @@ impl Kind {
 /// Key of one stored object.
 type Key = (Kind, String, String);
 
-/// Every stored object, and the revision of the last write.
+/// What one write did, as a watch event names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeType {
+    /// `ADDED`.
+    Added,
+    /// `MODIFIED`.
+    Modified,
+    /// `DELETED`.
+    Deleted,
+}
+
+impl ChangeType {
+    /// The event's `type`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Added => "ADDED",
+            ChangeType::Modified => "MODIFIED",
+            ChangeType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One write, as watches see it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Change {
+    /// The revision it made.
+    pub(crate) revision: u64,
+    /// The object's kind.
+    pub(crate) kind: Kind,
+    /// Its namespace (`""` when cluster-scoped).
+    pub(crate) namespace: String,
+    /// What happened.
+    pub(crate) change: ChangeType,
+    /// The object after the write (for a deletion, as it was, at the deletion's revision).
+    pub(crate) object: Value,
+}
+
+/// Every stored object, the revision of the last write, and every write.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     objects: BTreeMap<Key, Value>,
     revision: u64,
     uids: u64,
+    history: Vec<Change>,
+    /// Woken on every write.
+    changed: Arc<Notify>,
 }
 
 impl Store {
@@ -146,9 +193,51 @@ impl Store {
         let mut object = object;
         self.revision += 1;
         object["metadata"]["resourceVersion"] = self.revision.to_string().into();
-        self.objects
+        let replaced = self
+            .objects
             .insert((kind, namespace.into(), name.into()), object.clone());
+        let change = match replaced {
+            Some(_) => ChangeType::Modified,
+            None => ChangeType::Added,
+        };
+        self.record(kind, namespace, change, object.clone());
         object
+    }
+
+    fn record(&mut self, kind: Kind, namespace: &str, change: ChangeType, object: Value) {
+        self.history.push(Change {
+            revision: self.revision,
+            kind,
+            namespace: namespace.into(),
+            change,
+            object,
+        });
+        self.changed.notify_waiters();
+    }
+
+    /// The revision of the last write.
+    pub(crate) fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// Every write after `revision`, in order.
+    pub(crate) fn changes_since(&self, revision: u64) -> &[Change] {
+        let first = self.history.partition_point(|c| c.revision <= revision);
+        &self.history[first..]
+    }
+
+    /// Every stored object of `kind`, in `namespace` or in all, in list order.
+    pub(crate) fn objects(&self, kind: Kind, namespace: Option<&str>) -> Vec<&Value> {
+        self.objects
+            .iter()
+            .filter(|((k, ns, _), _)| *k == kind && namespace.is_none_or(|want| want == ns))
+            .map(|(_, object)| object)
+            .collect()
+    }
+
+    /// What wakes watches on every write.
+    pub(crate) fn changed(&self) -> Arc<Notify> {
+        Arc::clone(&self.changed)
     }
 
     /// The stored object, if any.
@@ -159,20 +248,28 @@ impl Store {
     /// Removes an object; returns it if it existed. Deleting is a write: it takes a revision.
     pub(crate) fn remove(&mut self, kind: Kind, namespace: &str, name: &str) -> Option<Value> {
         let removed = self.objects.remove(&(kind, namespace.into(), name.into()));
-        if removed.is_some() {
+        if let Some(object) = &removed {
             self.revision += 1;
+            let mut gone = object.clone();
+            gone["metadata"]["resourceVersion"] = self.revision.to_string().into();
+            self.record(kind, namespace, ChangeType::Deleted, gone);
         }
         removed
     }
 
-    /// A `<Kind>List` of every object of `kind`, in `namespace` or in all namespaces, sorted
-    /// by namespace and name as the real server returns them.
-    pub(crate) fn list(&self, kind: Kind, namespace: Option<&str>) -> Value {
+    /// A `<Kind>List` of the objects of `kind` that `selector` selects, in `namespace` or
+    /// in all namespaces, sorted by namespace and name as the real server returns them.
+    pub(crate) fn list_selected(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        selector: &FieldSelector,
+    ) -> Value {
         let items: Vec<Value> = self
-            .objects
-            .iter()
-            .filter(|((k, ns, _), _)| *k == kind && namespace.is_none_or(|want| want == ns))
-            .map(|(_, object)| object.clone())
+            .objects(kind, namespace)
+            .into_iter()
+            .filter(|object| selector.selects(object))
+            .cloned()
             .collect();
         json!({
             "apiVersion": kind.api_version(),
@@ -211,7 +308,7 @@ fn new_uid(serial: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Kind, Store};
+    use super::{FieldSelector, Kind, Store};
     use serde_json::json;
 
     #[test]
@@ -241,10 +338,17 @@ mod tests {
         assert_eq!(nad["metadata"]["uid"], "u");
         assert_eq!(nad["metadata"]["resourceVersion"], "2");
         assert_eq!(
-            store.list(Kind::Nad, None)["metadata"]["resourceVersion"],
+            store.list_selected(Kind::Nad, None, &FieldSelector::default())["metadata"]
+                ["resourceVersion"],
             "2"
         );
-        assert_eq!(store.list(Kind::Nad, Some("default"))["items"], json!([]));
-        assert_eq!(store.list(Kind::Pod, Some("default"))["items"][0], pod);
+        assert_eq!(
+            store.list_selected(Kind::Nad, Some("default"), &FieldSelector::default())["items"],
+            json!([])
+        );
+        assert_eq!(
+            store.list_selected(Kind::Pod, Some("default"), &FieldSelector::default())["items"][0],
+            pod
+        );
     }
 }

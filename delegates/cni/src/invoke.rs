@@ -64,6 +64,7 @@ pub fn exec(binary: &Path, inv: &Invocation, stdin: &[u8]) -> Result<Vec<u8>, Er
         child.env_remove(key);
     }
     child
+        .envs(crate::call_env::current())
         .envs(inv.env())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

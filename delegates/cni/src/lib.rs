@@ -10,6 +10,7 @@
 //!   up to the exec boundary.
 
 pub mod args;
+pub mod call_env;
 pub mod chain;
 pub mod error;
 pub mod invocation;

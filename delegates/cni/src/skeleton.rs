@@ -157,6 +157,7 @@ pub fn call(
 fn dispatch(plugin: &dyn Plugin, req: &Request) -> Result<Option<Value>, Error> {
     req.inv.args.check_known(plugin.known_args())?;
     let command = req.inv.command;
+    let trace = crate::call_env::trace_id();
     let span = tracing::info_span!(
         "cni",
         plugin = plugin.name(),
@@ -164,6 +165,7 @@ fn dispatch(plugin: &dyn Plugin, req: &Request) -> Result<Option<Value>, Error> 
         container = %req.inv.container_id,
         netns = ?req.inv.netns,
         ifname = %req.inv.ifname,
+        trace_id = %trace.as_deref().unwrap_or("-"),
     );
     let _entered = span.enter();
     let verb = AssertUnwindSafe(|| -> Result<Option<Value>, Error> {
@@ -234,12 +236,23 @@ fn log_outcome(plugin: &str, outcome: &Outcome, took: std::time::Duration) {
 /// The `main` of a plugin binary: logs set up (what the plugin's netconf leaves unset comes
 /// from the binary's `log_env` variables), stdin read, one call run, its object printed.
 pub fn main(plugin: &dyn Plugin, log_env: &crate::logging::EnvNames) -> ExitCode {
+    main_forwarding(plugin, log_env, &|_| None)
+}
+
+/// As [`main`], with the call offered to `forward` first (with stdin, once logs are set
+/// up): an outcome it returns (another process served the call, e.g. a daemon) is printed
+/// as it is; `None` runs the call here.
+pub fn main_forwarding(
+    plugin: &dyn Plugin,
+    log_env: &crate::logging::EnvNames,
+    forward: &dyn Fn(&[u8]) -> Option<Outcome>,
+) -> ExitCode {
     let mut stdin = Vec::new();
     let read = std::io::stdin().read_to_end(&mut stdin);
     crate::logging::init(plugin.log_settings(&stdin), log_env);
     let started = std::time::Instant::now();
     let outcome = match read {
-        Ok(_) => run(plugin, &ProcessEnv, stdin),
+        Ok(_) => forward(&stdin).unwrap_or_else(|| run(plugin, &ProcessEnv, stdin)),
         Err(e) => Outcome {
             stdout: Error::io("read stdin", e).to_json(Version::LATEST),
             exit_code: 1,

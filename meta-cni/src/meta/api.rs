@@ -14,7 +14,7 @@ use k8s_openapi::api::resource::v1::{ResourceClaim, ResourceSlice};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api as Resources, Client, Config};
-use tokio::runtime::Runtime;
+use tokio::runtime::{Handle, Runtime};
 
 use nad_crd::{
     network_status_patch, MultiNetworkPolicy, NetworkAttachmentDefinition, NetworkStatus,
@@ -27,9 +27,27 @@ use super::policy_context::PolicyObjects;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// The runtime a client's requests run on.
+enum Driver {
+    /// A plugin call's own current-thread runtime, made for it.
+    Own(Runtime),
+    /// A long-running process's multi-thread runtime (the daemon), shared by its calls;
+    /// blocked on from their blocking threads.
+    Shared(Handle),
+}
+
+impl Driver {
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match self {
+            Driver::Own(runtime) => runtime.block_on(future),
+            Driver::Shared(handle) => handle.block_on(future),
+        }
+    }
+}
+
 /// A connected client with its retry policy.
 pub(crate) struct Api {
-    runtime: Runtime,
+    runtime: Driver,
     client: Client,
     timeout: Duration,
     retries: u32,
@@ -88,6 +106,27 @@ impl Api {
             .enable_all()
             .build()
             .map_err(|source| ApiError::Runtime { source })?;
+        Api::on(Driver::Own(runtime), kubeconfig, timeout, retries)
+    }
+
+    /// As [`Api::connect`], for a process with a multi-thread runtime: the client's
+    /// connections live on `runtime`, and its requests may be made from any thread outside
+    /// it (a blocking thread of it included).
+    pub(crate) fn on_runtime(
+        runtime: Handle,
+        kubeconfig: &Path,
+        timeout: Duration,
+        retries: u32,
+    ) -> Result<Api, ApiError> {
+        Api::on(Driver::Shared(runtime), kubeconfig, timeout, retries)
+    }
+
+    fn on(
+        runtime: Driver,
+        kubeconfig: &Path,
+        timeout: Duration,
+        retries: u32,
+    ) -> Result<Api, ApiError> {
         let bad = |source| ApiError::Kubeconfig {
             path: kubeconfig.to_path_buf(),
             source,

@@ -77,6 +77,16 @@ pub(crate) struct Attachment {
 }
 
 impl Attachment {
+    /// The span of one verb on this attachment: every log line of its delegates is in it.
+    fn span(&self, verb: Command) -> tracing::Span {
+        tracing::info_span!(
+            "attachment",
+            %verb,
+            network = %self.network,
+            ifname = %self.ifname
+        )
+    }
+
     fn invocation(&self, req: &Request, delegates: &Delegates) -> Invocation {
         Invocation {
             command: req.inv.command,
@@ -144,6 +154,7 @@ impl Attachment {
         req: &Request,
         delegates: &Delegates,
     ) -> Result<CniResult, AttachmentError> {
+        let _span = self.span(Command::Add).entered();
         let chain = Chain::new(&self.conf).map_err(self.context(Command::Add))?;
         let version = chain.version();
         if let Some(device) = &self.device {
@@ -168,6 +179,7 @@ impl Attachment {
 
     /// DEL through every delegate, in reverse, with the cached result.
     pub(crate) fn del(&self, req: &Request, delegates: &Delegates) -> Result<(), AttachmentError> {
+        let _span = self.span(Command::Del).entered();
         let chain = Chain::new(&self.conf).map_err(self.context(Command::Del))?;
         let inv = self.invocation(req, delegates);
         chain
@@ -198,6 +210,7 @@ impl Attachment {
         req: &Request,
         delegates: &Delegates,
     ) -> Result<(), AttachmentError> {
+        let _span = self.span(Command::Check).entered();
         let chain = Chain::new(&self.conf).map_err(self.context(Command::Check))?;
         let cached = self
             .cached_result()

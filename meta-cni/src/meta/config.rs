@@ -91,6 +91,9 @@ pub(crate) struct MetaConf {
     pub(crate) device_checkpoint: PathBuf,
     /// `deviceInfoDir`: device-info files (`dp/` from device plugins, `cni/` for delegates).
     pub(crate) device_info_dir: PathBuf,
+    /// `parallelAttachments`: ADD runs the attachments at once (unset: the process's
+    /// default, on in the daemon, see [`super::parallel`]).
+    pub(crate) parallel_attachments: Option<bool>,
 }
 
 impl MetaConf {
@@ -276,6 +279,7 @@ impl MetaConf {
                 pod_resources::DEFAULT_CHECKPOINT,
             )?,
             device_info_dir: directory(req, "deviceInfoDir", DEFAULT_DEVICE_INFO_DIR)?,
+            parallel_attachments: field(req, "parallelAttachments")?,
         };
         Ok(conf)
     }

@@ -17,6 +17,7 @@
 mod api;
 mod attachment;
 mod cache;
+pub(crate) mod cluster_view;
 mod config;
 mod container_lock;
 mod default_route;
@@ -28,6 +29,7 @@ mod merge;
 mod nad_dir;
 mod network_status;
 mod networks;
+pub(crate) mod parallel;
 mod plan;
 mod policy_context;
 mod policy_dir;
@@ -38,6 +40,9 @@ pub(crate) mod verify;
 
 use cni::chain;
 use cni::{CniResult, Error, Plugin, Request};
+
+pub(crate) use api::Api;
+pub(crate) use error::ApiError;
 
 use crate::delegates::Delegates;
 use attachment::Attachment;
@@ -164,11 +169,16 @@ impl MetaPlugin {
     fn add_all(
         &self,
         req: &Request,
+        conf: &MetaConf,
         delegates: &Delegates,
         attachments: &mut [Attachment],
     ) -> Result<(), (usize, MetaError)> {
-        for (k, att) in attachments.iter_mut().enumerate() {
-            att.add(req, delegates).map_err(|e| (k, e.into()))?;
+        if parallel::enabled(conf) {
+            parallel::add_all(attachments, req, delegates)?;
+        } else {
+            for (k, att) in attachments.iter_mut().enumerate() {
+                att.add(req, delegates).map_err(|e| (k, e.into()))?;
+            }
         }
         let moves: Vec<(usize, std::net::IpAddr)> = attachments
             .iter()
@@ -214,7 +224,12 @@ impl MetaPlugin {
             network_status: Vec::new(),
         };
         slot.create(&entry)?;
-        if let Err((k, e)) = self.add_all(req, delegates, &mut entry.attachments) {
+        if let Err((k, e)) = self.add_all(req, conf, delegates, &mut entry.attachments) {
+            // At once, every attachment was started: all of them are undone.
+            let k = match parallel::enabled(conf) {
+                true => entry.attachments.len() - 1,
+                false => k,
+            };
             return Err(self.roll_back(req, delegates, &entry, slot, k, e));
         }
         entry.network_status = network_status::of(&entry.attachments);

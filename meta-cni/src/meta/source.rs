@@ -16,6 +16,7 @@ use nad_crd::{
 };
 
 use super::api::Api;
+use super::cluster_view::{self, ClusterView};
 use super::config::MetaConf;
 use super::error::{ApiError, SourceError};
 use super::nad_dir::{check_nad_ref, NadDir};
@@ -81,6 +82,8 @@ enum Backend {
         kubeconfig: PathBuf,
         client: OnceCell<Api>,
     },
+    /// Kubernetes mode inside the daemon: its watch caches (see [`cluster_view`]).
+    Cluster(Arc<dyn ClusterView>),
     /// Standalone mode: `nadDir` and `policyDir`.
     Files { nads: NadDir, policies: PolicyDir },
     /// A fixed set, for unit tests of the plan.
@@ -101,9 +104,12 @@ impl<'a> Source<'a> {
     /// A source for `conf`; nothing is read or connected yet.
     pub(crate) fn new(conf: &'a MetaConf) -> Source<'a> {
         let backend = match &conf.kubeconfig {
-            Some(kubeconfig) => Backend::Api {
-                kubeconfig: kubeconfig.clone(),
-                client: OnceCell::new(),
+            Some(kubeconfig) => match cluster_view::for_kubeconfig(kubeconfig) {
+                Some(view) => Backend::Cluster(view),
+                None => Backend::Api {
+                    kubeconfig: kubeconfig.clone(),
+                    client: OnceCell::new(),
+                },
             },
             None => Backend::Files {
                 nads: NadDir::new(&conf.nad_dir),
@@ -137,8 +143,12 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// The API client, connected on first use; `None` in standalone mode.
+    /// The API client, connected on first use (the daemon's, inside the daemon); `None` in
+    /// standalone mode.
     fn api(&self) -> Result<Option<&Api>, SourceError> {
+        if let Backend::Cluster(view) = &self.backend {
+            return Ok(Some(view.api()));
+        }
         let Backend::Api { kubeconfig, client } = &self.backend else {
             return Ok(None);
         };
@@ -153,7 +163,9 @@ impl<'a> Source<'a> {
     /// Where the NAD `namespace/name` was looked for, for the error saying it is not there.
     pub(crate) fn where_missing(&self, namespace: &str, name: &str) -> String {
         match &self.backend {
-            Backend::Api { .. } => format!("the Kubernetes API has no NAD {namespace}/{name}"),
+            Backend::Api { .. } | Backend::Cluster(_) => {
+                format!("the Kubernetes API has no NAD {namespace}/{name}")
+            }
             Backend::Files { nads: dir, .. } => {
                 let tried: Vec<String> = dir
                     .candidates(namespace, name)
@@ -185,6 +197,7 @@ impl<'a> Source<'a> {
                 Some(api) => Ok(api.nad(namespace, name)?),
                 None => Ok(None),
             },
+            Backend::Cluster(view) => Ok(view.nad(namespace, name)?),
             Backend::Files { nads, .. } => Ok(nads.read(namespace, name)?),
             #[cfg(test)]
             Backend::Fixed(nads) => Ok(nads.get(&key).cloned()),
@@ -226,8 +239,16 @@ impl<'a> Source<'a> {
         let Some(name) = req.inv.args.get("K8S_POD_NAME").filter(|n| !n.is_empty()) else {
             return Ok(PodLookup::NoPod);
         };
-        let Some(api) = self.api()? else {
-            return Ok(PodLookup::NoPod);
+        let view = match &self.backend {
+            Backend::Cluster(view) => Some(view),
+            _ => None,
+        };
+        let api = match view {
+            Some(_) => None,
+            None => match self.api()? {
+                Some(api) => Some(api),
+                None => return Ok(PodLookup::NoPod),
+            },
         };
         if let Some(why) = nad_crd::names::nad_name_problem(name) {
             return Err(SourceError::PodName {
@@ -235,7 +256,13 @@ impl<'a> Source<'a> {
                 why,
             });
         }
-        let Some(pod) = api.pod(namespace, name)? else {
+        let expected_uid = req.inv.args.get("K8S_POD_UID").filter(|u| !u.is_empty());
+        let found = match (view, api) {
+            (Some(view), _) => view.pod(namespace, name, expected_uid)?,
+            (None, Some(api)) => api.pod(namespace, name)?,
+            (None, None) => None,
+        };
+        let Some(pod) = found else {
             return Ok(PodLookup::Gone(format!(
                 "the API has no pod {namespace}/{name}"
             )));
@@ -256,7 +283,7 @@ impl<'a> Source<'a> {
     /// of the namespace and, when there is any, every namespace and pod.
     pub(crate) fn policy_objects(&self, namespace: &str) -> Result<PolicyObjects, SourceError> {
         match &self.backend {
-            Backend::Api { .. } => match self.api()? {
+            Backend::Api { .. } | Backend::Cluster(_) => match self.api()? {
                 Some(api) => Ok(api.policy_objects(namespace)?),
                 None => Ok(PolicyObjects::default()),
             },
@@ -306,6 +333,9 @@ impl<'a> Source<'a> {
         pod: &PodObject,
         statuses: &[NetworkStatus],
     ) -> Result<(), SourceError> {
+        if let Backend::Cluster(view) = &self.backend {
+            return Ok(view.set_network_status(&pod.namespace, &pod.name, statuses)?);
+        }
         match self.api()? {
             Some(api) => Ok(api.set_network_status(&pod.namespace, &pod.name, statuses)?),
             None => Ok(()),

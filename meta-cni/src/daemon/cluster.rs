@@ -1,0 +1,186 @@
+//! The daemon's view of the cluster: reflectors (kube-runtime watches) over this node's pods
+//! (`spec.nodeName`) and every NAD, answering the calls' lookups from memory; a GET when the
+//! cache has no answer (a pod or NAD made a moment ago, a pod whose UID the cache does not
+//! know yet), and the one PATCH of `network-status` per ADD, as a plugin call sends it.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api as Resources, Client, Config, Resource};
+use nad_crd::{NetworkAttachmentDefinition, NetworkStatus};
+use serde::de::DeserializeOwned;
+use tokio::runtime::Handle;
+
+use super::metrics::Metrics;
+use super::settings::Settings;
+use crate::meta::cluster_view::ClusterView;
+use crate::meta::{Api, ApiError};
+
+/// The watch caches and the client for what they cannot answer.
+pub(crate) struct Cluster {
+    api: Api,
+    /// This node's pods; `None` without a node name.
+    pods: Option<Store<Pod>>,
+    nads: Store<NetworkAttachmentDefinition>,
+    /// One flag per cache, set once its first list is in.
+    synced: Vec<Arc<AtomicBool>>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("api", &self.api)
+            .field("synced", &self.synced())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client for watches: as the calls' client but with no read timeout, since a watch
+/// waits for events (the server ends it after `timeoutSeconds`).
+async fn watch_client(kubeconfig: &Path) -> Result<Client, ApiError> {
+    let bad = |source| ApiError::Kubeconfig {
+        path: kubeconfig.to_path_buf(),
+        source,
+    };
+    let file = Kubeconfig::read_from(kubeconfig).map_err(bad)?;
+    let mut config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+        .await
+        .map_err(bad)?;
+    config.read_timeout = None;
+    Client::try_from(config).map_err(|source| ApiError::Client {
+        path: kubeconfig.to_path_buf(),
+        source,
+    })
+}
+
+/// Starts a reflector of `resources` (narrowed by `config`) on `runtime`: its store, and a
+/// flag set once the store holds the first list.
+fn reflect<K>(
+    runtime: &Handle,
+    resources: Resources<K>,
+    config: watcher::Config,
+) -> (Store<K>, Arc<AtomicBool>)
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (store, writer) = reflector::store::<K>();
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let events = reflector::reflector(writer, watcher(resources, config).default_backoff());
+    runtime.spawn(events.for_each(move |event| {
+        // The watcher retries with backoff by itself; an error only needs saying.
+        if let Err(e) = event {
+            tracing::warn!("watch of {kind}: {e}");
+        }
+        futures::future::ready(())
+    }));
+    let synced = Arc::new(AtomicBool::new(false));
+    let (flag, ready) = (Arc::clone(&synced), store.clone());
+    runtime.spawn(async move {
+        if ready.wait_until_ready().await.is_ok() {
+            flag.store(true, Ordering::Release);
+        }
+    });
+    (store, synced)
+}
+
+impl Cluster {
+    /// Connects with `settings`' kubeconfig and starts the watches on `runtime`.
+    pub(crate) fn start(
+        runtime: &Handle,
+        kubeconfig: &Path,
+        settings: &Settings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Cluster, ApiError> {
+        let api = Api::on_runtime(
+            runtime.clone(),
+            kubeconfig,
+            settings.api_timeout,
+            settings.api_retries,
+        )?;
+        let client = runtime.block_on(watch_client(kubeconfig))?;
+        let mut synced = Vec::new();
+        let pods = settings.node_name.as_ref().map(|node| {
+            let config = watcher::Config::default().fields(&format!("spec.nodeName={node}"));
+            let (store, flag) = reflect(runtime, Resources::<Pod>::all(client.clone()), config);
+            synced.push(flag);
+            store
+        });
+        if pods.is_none() {
+            tracing::warn!(
+                "no --node-name or NODE_NAME: pods are not cached, every ADD GETs its pod"
+            );
+        }
+        let (nads, flag) = reflect(
+            runtime,
+            Resources::<NetworkAttachmentDefinition>::all(client),
+            watcher::Config::default(),
+        );
+        synced.push(flag);
+        Ok(Cluster {
+            api,
+            pods,
+            nads,
+            synced,
+            metrics,
+        })
+    }
+
+    /// Whether every cache holds its first list.
+    pub(crate) fn synced(&self) -> bool {
+        self.synced.iter().all(|f| f.load(Ordering::Acquire))
+    }
+}
+
+impl ClusterView for Cluster {
+    fn pod(&self, namespace: &str, name: &str, uid: Option<&str>) -> Result<Option<Pod>, ApiError> {
+        let cached = self
+            .pods
+            .as_ref()
+            .and_then(|pods| pods.get(&ObjectRef::new(name).within(namespace)))
+            .filter(|pod| uid.is_none_or(|uid| pod.metadata.uid.as_deref() == Some(uid)));
+        self.metrics.cache_lookup("pods", cached.is_some());
+        if let Some(pod) = cached {
+            return Ok(Some(Pod::clone(&pod)));
+        }
+        self.metrics.api_request("GET", "pods");
+        self.api.pod(namespace, name)
+    }
+
+    fn nad(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<NetworkAttachmentDefinition>, ApiError> {
+        let cached = self.nads.get(&ObjectRef::new(name).within(namespace));
+        self.metrics
+            .cache_lookup("network-attachment-definitions", cached.is_some());
+        if let Some(nad) = cached {
+            return Ok(Some(NetworkAttachmentDefinition::clone(&nad)));
+        }
+        self.metrics
+            .api_request("GET", "network-attachment-definitions");
+        self.api.nad(namespace, name)
+    }
+
+    fn api(&self) -> &Api {
+        &self.api
+    }
+
+    fn set_network_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        statuses: &[NetworkStatus],
+    ) -> Result<(), ApiError> {
+        self.metrics.api_request("PATCH", "pods");
+        self.api.set_network_status(namespace, name, statuses)
+    }
+}
