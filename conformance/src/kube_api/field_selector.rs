@@ -1,6 +1,7 @@
 //! `fieldSelector` as kube-apiserver takes it for the fields the stand-in serves:
-//! `metadata.name`, `metadata.namespace` and (pods) `spec.nodeName`, each with `=`, `==` or
-//! `!=`, joined by commas. Any other field is refused with 400, as the real server refuses
+//! `metadata.name`, `metadata.namespace`, (pods, ResourceSlices) `spec.nodeName` and
+//! (ResourceSlices) `spec.driver` and `spec.pool.name`, each with `=`, `==` or `!=`, joined by
+//! commas. Any other field is refused with 400, as the real server refuses
 //! a field label it does not support.
 
 use serde_json::Value;
@@ -22,7 +23,13 @@ pub(crate) struct FieldSelector {
     requirements: Vec<Requirement>,
 }
 
-const FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "spec.nodeName"];
+const FIELDS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "spec.nodeName",
+    "spec.driver",
+    "spec.pool.name",
+];
 
 impl FieldSelector {
     /// Parses a selector (already URL-decoded); the message of a 400 when it is not one.
