@@ -12,6 +12,7 @@ use std::path::Path;
 
 use conformance::inspect::{ipv4_addrs, netlink, netns, nft_rules, ruleset};
 use conformance::kube_api::{write_kubeconfig, KubeApi};
+use conformance::meta_daemon::MetaDaemon;
 use conformance::meta_pod::{bridge_nad, nad, MetaPod};
 use conformance::policy_traffic::{tcp, Listener, Verdict};
 use ipnet::IpNet;
@@ -199,9 +200,9 @@ fn standalone_three_interfaces_with_a_multi_network_policy_from_policy_dir() {
     server_pod_lifecycle(&p, &conf, "K8S_POD_NAMESPACE=default;K8S_POD_NAME=server");
 }
 
-#[test]
-fn kubernetes_three_interfaces_with_a_multi_network_policy_from_the_api() {
-    let p = MetaPod::new();
+/// The API stand-in in the pod's node holding the NADs, the namespace, both policies and the
+/// three pods; the kubeconfig and the server pod's UID.
+fn cluster(p: &MetaPod) -> (KubeApi, std::path::PathBuf, String) {
     let mut nl = netlink(&p.node);
     let lo = nl.link_by_name("lo").unwrap().unwrap();
     nl.set_link_up(lo.index).unwrap();
@@ -228,13 +229,24 @@ fn kubernetes_three_interfaces_with_a_multi_network_policy_from_the_api() {
     api.add_pod(peer_pod("good", "client", GOOD));
     api.add_pod(peer_pod("bad", "other", BAD));
     let uid = server["metadata"]["uid"].as_str().unwrap().to_owned();
+    (api, kubeconfig, uid)
+}
 
-    let conf = p.conf(json!([]), json!({"kubeconfig": kubeconfig}));
-    let mut conf: Value = serde_json::from_str(&conf).unwrap();
+/// The meta netconf of Kubernetes mode (networks from the pod's annotation), `extra` on top.
+fn kube_conf(p: &MetaPod, kubeconfig: &Path, extra: Value) -> String {
+    let mut conf: Value = serde_json::from_str(&p.conf(json!([]), extra)).unwrap();
     conf.as_object_mut().unwrap().remove("networks");
+    conf["kubeconfig"] = json!(kubeconfig);
+    conf.to_string()
+}
+
+#[test]
+fn kubernetes_three_interfaces_with_a_multi_network_policy_from_the_api() {
+    let p = MetaPod::new();
+    let (api, kubeconfig, uid) = cluster(&p);
     server_pod_lifecycle(
         &p,
-        &conf.to_string(),
+        &kube_conf(&p, &kubeconfig, json!({})),
         &format!("K8S_POD_NAMESPACE=default;K8S_POD_NAME=server;K8S_POD_UID={uid}"),
     );
     let listed: Vec<String> = api
@@ -248,5 +260,48 @@ fn kubernetes_three_interfaces_with_a_multi_network_policy_from_the_api() {
             .iter()
             .any(|p| p == "/apis/k8s.cni.cncf.io/v1beta1/namespaces/default/multi-networkpolicies"),
         "{listed:?}"
+    );
+}
+
+/// Through the thick-mode daemon the policies apply the same: its caches hold pods and NADs,
+/// and the MultiNetworkPolicies come from its live API client.
+#[test]
+fn through_the_daemon_the_multi_network_policy_applies_the_same() {
+    let p = MetaPod::new();
+    let (api, kubeconfig, uid) = cluster(&p);
+    let daemon = MetaDaemon::start(
+        &netns(&p.node),
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--node-name",
+            "node-1",
+        ],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while daemon.get("/readyz").0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    api.clear_requests();
+    let conf = kube_conf(&p, &kubeconfig, json!({"daemonSocket": daemon.socket()}));
+    server_pod_lifecycle(
+        &p,
+        &conf,
+        &format!("K8S_POD_NAMESPACE=default;K8S_POD_NAME=server;K8S_POD_UID={uid}"),
+    );
+    let served = daemon.log_text();
+    assert!(
+        served.contains("ADD"),
+        "the daemon served the calls: {served}"
+    );
+    assert!(
+        api.requests().iter().any(|r| r.method == "GET"
+            && r.path == "/apis/k8s.cni.cncf.io/v1beta1/namespaces/default/multi-networkpolicies"),
+        "the daemon listed the policies"
     );
 }
