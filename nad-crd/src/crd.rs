@@ -1,6 +1,7 @@
 //! The CustomResourceDefinition for [`NetworkAttachmentDefinition`], as Multus ships it: a
 //! namespaced `k8s.cni.cncf.io/v1` kind whose `spec` (itself optional) has one string field,
-//! `config`.
+//! `config`; and [`namespaced_crd`], the CRD around a spec schema that every kind of this
+//! crate shares.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,6 @@ use crate::nad::NetworkAttachmentDefinition;
 
 /// The CRD that makes the API server serve [`NetworkAttachmentDefinition`]s.
 pub fn crd() -> CustomResourceDefinition {
-    type Nad = NetworkAttachmentDefinition;
     let spec = JSONSchemaProps {
         description: Some("The desired state of a network attachment.".to_owned()),
         type_: Some("object".to_owned()),
@@ -31,13 +31,26 @@ pub fn crd() -> CustomResourceDefinition {
         ..JSONSchemaProps::default()
     };
     // `spec` is deliberately not required: Multus accepts NADs without one.
+    namespaced_crd::<NetworkAttachmentDefinition>(
+        "NetworkAttachmentDefinition: a named CNI configuration that pods attach to \
+         through the k8s.v1.cni.cncf.io/networks annotation (Network Plumbing Working \
+         Group multi-network specification).",
+        spec,
+        "network-attachment-definition",
+        "net-attach-def",
+    )
+}
+
+/// The CRD of the namespaced kind `R`: one served and stored version, an object schema
+/// (`apiVersion`, `kind`, `metadata`, and `spec` as given) described by `description`.
+pub(crate) fn namespaced_crd<R: Resource + ListableResource>(
+    description: &str,
+    spec: JSONSchemaProps,
+    singular: &str,
+    short_name: &str,
+) -> CustomResourceDefinition {
     let root = JSONSchemaProps {
-        description: Some(
-            "NetworkAttachmentDefinition: a named CNI configuration that pods attach to \
-             through the k8s.v1.cni.cncf.io/networks annotation (Network Plumbing Working \
-             Group multi-network specification)."
-                .to_owned(),
-        ),
+        description: Some(description.to_owned()),
         type_: Some("object".to_owned()),
         properties: Some(BTreeMap::from([
             (
@@ -61,22 +74,22 @@ pub fn crd() -> CustomResourceDefinition {
     };
     CustomResourceDefinition {
         metadata: ObjectMeta {
-            name: Some(format!("{}.{}", Nad::URL_PATH_SEGMENT, Nad::GROUP)),
+            name: Some(format!("{}.{}", R::URL_PATH_SEGMENT, R::GROUP)),
             ..ObjectMeta::default()
         },
         spec: CustomResourceDefinitionSpec {
-            group: Nad::GROUP.to_owned(),
+            group: R::GROUP.to_owned(),
             scope: "Namespaced".to_owned(),
             names: CustomResourceDefinitionNames {
-                kind: Nad::KIND.to_owned(),
-                list_kind: Some(Nad::LIST_KIND.to_owned()),
-                plural: Nad::URL_PATH_SEGMENT.to_owned(),
-                singular: Some("network-attachment-definition".to_owned()),
-                short_names: Some(vec!["net-attach-def".to_owned()]),
+                kind: R::KIND.to_owned(),
+                list_kind: Some(R::LIST_KIND.to_owned()),
+                plural: R::URL_PATH_SEGMENT.to_owned(),
+                singular: Some(singular.to_owned()),
+                short_names: Some(vec![short_name.to_owned()]),
                 ..CustomResourceDefinitionNames::default()
             },
             versions: vec![CustomResourceDefinitionVersion {
-                name: Nad::VERSION.to_owned(),
+                name: R::VERSION.to_owned(),
                 served: true,
                 storage: true,
                 schema: Some(CustomResourceValidation {
