@@ -25,9 +25,9 @@ fn networks() -> Value {
     ])
 }
 
-/// The node with two VFs of [`VF_RESOURCE`] whose far ends are in `far` (192.168.10.1 and
-/// 192.168.20.1), both allocated to the pod's `app` container, and the two NADs.
-fn node(far: &PrivateNetns) -> NfvNode {
+/// A node with two VFs of [`VF_RESOURCE`] (`vf0` at 0000:81:00.2, `vf1` at 0000:81:00.3)
+/// whose far ends are in `far` (192.168.10.1 and 192.168.20.1), nothing allocated yet.
+fn node_with_two_vfs(far: &PrivateNetns) -> NfvNode {
     let n = NfvNode::new();
     n.add_vf(
         VF_RESOURCE,
@@ -45,6 +45,13 @@ fn node(far: &PrivateNetns) -> NfvNode {
         "wire1",
         Some("192.168.20.1/24"),
     );
+    n
+}
+
+/// The node with two VFs of [`VF_RESOURCE`] whose far ends are in `far` (192.168.10.1 and
+/// 192.168.20.1), both allocated to the pod's `app` container, and the two NADs.
+fn node(far: &PrivateNetns) -> NfvNode {
+    let n = node_with_two_vfs(far);
     n.kubelet.allocate(
         "default",
         POD,
@@ -288,23 +295,7 @@ fn ready() -> Value {
 /// (named `nfv-pod-vfs-7d4kq` in the pod's status) allocated `vf-3` then `vf-2`, and a GPU
 /// claim the plugin must skip. No device plugin allocated anything.
 fn dra_node(far: &PrivateNetns) -> NfvNode {
-    let n = NfvNode::new();
-    n.add_vf(
-        VF_RESOURCE,
-        "0000:81:00.2",
-        "vf0",
-        far,
-        "wire0",
-        Some("192.168.10.1/24"),
-    );
-    n.add_vf(
-        VF_RESOURCE,
-        "0000:81:00.3",
-        "vf1",
-        far,
-        "wire1",
-        Some("192.168.20.1/24"),
-    );
+    let n = node_with_two_vfs(far);
     n.api.add_nad(vf_nad("data-a", VF_RESOURCE, 9000));
     n.api.add_nad(vf_nad("data-b", VF_RESOURCE, 9000));
     resource_slices(&n);
