@@ -35,15 +35,19 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net};
-use kernel::{AddressOptions, Netlink, Netns, PrivateNetns, Route, RouteScope, VethRequest};
+use kernel::{AddressOptions, Netlink, PrivateNetns, Route, RouteScope, VethRequest};
 use serde_json::Value;
 
 use crate::ec2_emulator::{Ec2Emulator, Node, NodeSpec};
 
 mod echo;
 mod src_check;
+mod wiring;
 
 pub use echo::{seen_from, EchoServer, ECHO_PORT, PROBES};
+pub use wiring::gateway_of;
+
+use wiring::{every_address, host, namespace, netlink, parse_mac, run_in, sysctl, wire_host};
 
 /// A host of the VPC outside the node's subnet (the peer subnet is `10.0.2.0/24`, inside
 /// the default VPC CIDR `10.0.0.0/16`).
@@ -449,104 +453,4 @@ fn eni_port(node: usize, eni: &Value) -> (String, (usize, u32, [u8; 6], BTreeSet
         .chain(prefixes.filter_map(|p| p.as_str()?.parse::<Ipv4Net>().ok()))
         .collect();
     (id, (node, device_index, mac, blocks))
-}
-
-/// A veth from the router (`router_link`, `gateway/24`) to a host (`h0`, `addr/24`, and a
-/// default route via the gateway when `default_route`).
-fn wire_host(
-    router: &PrivateNetns,
-    host_ns: &PrivateNetns,
-    router_link: &str,
-    gateway: Ipv4Addr,
-    addr: Ipv4Addr,
-    default_route: bool,
-) {
-    let len = 24;
-    let host_netns = host_ns.netns().expect("open a host namespace");
-    let mut nl = netlink(router);
-    nl.create_veth(&VethRequest {
-        name: router_link.to_owned(),
-        peer_name: "h0".into(),
-        peer_netns: Some(&host_netns),
-        mac: None,
-        peer_mac: None,
-        mtu: None,
-        master: None,
-        up: true,
-    })
-    .unwrap_or_else(|e| panic!("router: wire {router_link}: {e}"));
-    let link = nl
-        .link_by_name(router_link)
-        .expect("router: look a link up")
-        .expect("the new link");
-    let net = |a| IpNet::V4(Ipv4Net::new(a, len).expect("a prefix length"));
-    nl.add_address(link.index, net(gateway), AddressOptions::default())
-        .expect("router: gateway address");
-    let mut host_nl = netlink(host_ns);
-    let h0 = host_nl
-        .link_by_name("h0")
-        .expect("host: look h0 up")
-        .expect("h0");
-    host_nl.set_link_up(h0.index).expect("host: h0 up");
-    host_nl
-        .add_address(h0.index, net(addr), AddressOptions::default())
-        .expect("host: its address");
-    if default_route {
-        let default = Route::new("0.0.0.0/0".parse().expect("the default route"))
-            .via(IpAddr::V4(gateway))
-            .dev(h0.index);
-        host_nl.add_route(&default).expect("host: default route");
-    }
-}
-
-/// The subnet's gateway: its network address + 1, as in every VPC subnet.
-pub fn gateway_of(subnet: Ipv4Net) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(subnet.network()) + 1)
-}
-
-/// Every address of a block, its network and broadcast addresses included: inside a
-/// delegated prefix each one is a pod's.
-fn every_address(block: Ipv4Net) -> impl Iterator<Item = Ipv4Addr> {
-    (u32::from(block.network())..=u32::from(block.broadcast())).map(Ipv4Addr::from)
-}
-
-fn host(addr: Ipv4Addr) -> Ipv4Net {
-    Ipv4Net::new(addr, 32).expect("/32")
-}
-
-fn parse_mac(text: &str) -> [u8; 6] {
-    let bytes: Vec<u8> = text
-        .split(':')
-        .map(|b| u8::from_str_radix(b, 16).unwrap_or_else(|e| panic!("MAC {text}: {e}")))
-        .collect();
-    bytes
-        .try_into()
-        .unwrap_or_else(|_| panic!("MAC {text} is not 6 bytes"))
-}
-
-fn namespace() -> PrivateNetns {
-    let ns = PrivateNetns::new().expect("create a test namespace");
-    let mut nl = netlink(&ns);
-    let lo = nl
-        .link_by_name("lo")
-        .expect("look lo up")
-        .expect("every namespace has lo");
-    nl.set_link_up(lo.index).expect("lo up");
-    ns
-}
-
-fn netlink(ns: &PrivateNetns) -> Netlink {
-    Netlink::in_netns(&netns(ns)).expect("netlink socket in a test namespace")
-}
-
-fn netns(ns: &PrivateNetns) -> Netns {
-    ns.netns().expect("open a test namespace")
-}
-
-fn run_in<R>(ns: &PrivateNetns, f: impl FnOnce() -> R) -> R {
-    netns(ns).run(f).expect("enter a test namespace")
-}
-
-fn sysctl(key: &str, value: &str) {
-    kernel::sysctl::write(key, value).unwrap_or_else(|e| panic!("sysctl {key}={value}: {e}"));
 }

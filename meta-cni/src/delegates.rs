@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use cni::chain::Executor;
 use cni::invoke::{exec_plugin, find_in_path, find_named_in_path};
 use cni::Invocation;
-use cni::{CniResult, Error, Plugin};
+use cni::{CniResult, ConfList, Error, Plugin};
 use serde_json::{Map, Value};
 
 /// The bundled delegates, by the name each is run as.
@@ -109,6 +109,30 @@ impl Delegates {
     /// As [`Delegates::find`], for a plugin named by config key `field` (`ipam.type`).
     pub(crate) fn find_named(&self, field: &str, plugin_type: &str) -> Result<PathBuf, Error> {
         find_named_in_path(field, plugin_type, &self.path)
+    }
+
+    /// Every plugin or IPAM `type` of `list` that the path does not hold: the plugin's index,
+    /// the key (`type` or `ipam.type`) and the error naming it, in the list's order.
+    pub(crate) fn missing(&self, list: &ConfList) -> Vec<(usize, &'static str, Error)> {
+        let mut missing = Vec::new();
+        for (i, plugin) in list.plugins.iter().enumerate() {
+            let plugin_type = plugin
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if let Err(e) = self.find(plugin_type) {
+                missing.push((i, "type", e));
+            }
+            let ipam_type = plugin
+                .get("ipam")
+                .and_then(|ipam| ipam.get("type"))
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty());
+            if let Some(Err(e)) = ipam_type.map(|t| self.find_named("ipam.type", t)) {
+                missing.push((i, "ipam.type", e));
+            }
+        }
+        missing
     }
 
     /// Whether `plugin_type` is one of our delegates, run in-process.

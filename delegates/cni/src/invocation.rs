@@ -10,6 +10,17 @@ use std::path::PathBuf;
 use crate::args::CniArgs;
 use crate::error::Error;
 
+/// The environment variables of one call, as the spec names them: what a delegate gets
+/// set for its own call and never inherits from its caller's.
+pub const CALL_VARS: &[&str] = &[
+    "CNI_COMMAND",
+    "CNI_CONTAINERID",
+    "CNI_NETNS",
+    "CNI_IFNAME",
+    "CNI_ARGS",
+    "CNI_PATH",
+];
+
 /// The CNI verbs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Command {

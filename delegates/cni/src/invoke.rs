@@ -53,14 +53,7 @@ pub fn exec(binary: &Path, inv: &Invocation, stdin: &[u8]) -> Result<Vec<u8>, Er
     let name = binary.display().to_string();
     let mut child = Process::new(binary);
     // The delegate must see exactly this call's CNI_* variables, not ours.
-    for key in [
-        "CNI_COMMAND",
-        "CNI_CONTAINERID",
-        "CNI_NETNS",
-        "CNI_IFNAME",
-        "CNI_ARGS",
-        "CNI_PATH",
-    ] {
+    for key in crate::CALL_VARS {
         child.env_remove(key);
     }
     child

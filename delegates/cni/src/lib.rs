@@ -26,7 +26,7 @@ pub mod version;
 
 pub use args::CniArgs;
 pub use error::{Error, ErrorCode};
-pub use invocation::{Command, Invocation};
+pub use invocation::{Command, Invocation, CALL_VARS};
 pub use mac::MacAddress;
 pub use netconf::{ConfList, NetConf};
 pub use request::{EnvSource, ProcessEnv, Request};

@@ -96,3 +96,41 @@ pub fn init(settings: Settings, env: &EnvNames) {
         builder.try_init()
     };
 }
+
+/// One line per call, after its object is made: the verb, the container and interface, how long it took and how it
+/// ended (success at `info`; a failure, with its code, at `warn`, so it shows by default).
+pub(crate) fn call_done(plugin: &str, exit_code: u8, stdout: &str, took: std::time::Duration) {
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    let (verb, container, ifname) = (
+        var("CNI_COMMAND"),
+        var("CNI_CONTAINERID"),
+        var("CNI_IFNAME"),
+    );
+    let duration_ms = took.as_secs_f64() * 1000.0;
+    if exit_code == 0 {
+        tracing::info!(
+            plugin,
+            verb,
+            container,
+            ifname,
+            duration_ms,
+            outcome = "ok",
+            "{verb} done"
+        );
+    } else {
+        let code = serde_json::from_str::<serde_json::Value>(stdout)
+            .ok()
+            .and_then(|e| e["code"].as_u64())
+            .unwrap_or_default();
+        tracing::warn!(
+            plugin,
+            verb,
+            container,
+            ifname,
+            duration_ms,
+            outcome = "error",
+            code,
+            "{verb} failed"
+        );
+    }
+}

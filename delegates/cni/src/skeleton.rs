@@ -195,44 +195,6 @@ fn dispatch(plugin: &dyn Plugin, req: &Request) -> Result<Option<Value>, Error> 
     result
 }
 
-/// One line per call: the verb, the container and interface, how long it took and how it
-/// ended (success at `info`; a failure, with its code, at `warn`, so it shows by default).
-fn log_outcome(plugin: &str, outcome: &Outcome, took: std::time::Duration) {
-    let var = |k: &str| std::env::var(k).unwrap_or_default();
-    let (verb, container, ifname) = (
-        var("CNI_COMMAND"),
-        var("CNI_CONTAINERID"),
-        var("CNI_IFNAME"),
-    );
-    let duration_ms = took.as_secs_f64() * 1000.0;
-    if outcome.exit_code == 0 {
-        tracing::info!(
-            plugin,
-            verb,
-            container,
-            ifname,
-            duration_ms,
-            outcome = "ok",
-            "{verb} done"
-        );
-    } else {
-        let code = serde_json::from_str::<serde_json::Value>(&outcome.stdout)
-            .ok()
-            .and_then(|e| e["code"].as_u64())
-            .unwrap_or_default();
-        tracing::warn!(
-            plugin,
-            verb,
-            container,
-            ifname,
-            duration_ms,
-            outcome = "error",
-            code,
-            "{verb} failed"
-        );
-    }
-}
-
 /// The `main` of a plugin binary: logs set up (what the plugin's netconf leaves unset comes
 /// from the binary's `log_env` variables), stdin read, one call run, its object printed.
 pub fn main(plugin: &dyn Plugin, log_env: &crate::logging::EnvNames) -> ExitCode {
@@ -258,7 +220,12 @@ pub fn main_forwarding(
             exit_code: 1,
         },
     };
-    log_outcome(plugin.name(), &outcome, started.elapsed());
+    crate::logging::call_done(
+        plugin.name(),
+        outcome.exit_code,
+        &outcome.stdout,
+        started.elapsed(),
+    );
     let mut out = std::io::stdout().lock();
     if !outcome.stdout.is_empty() {
         // Nothing useful can be done if stdout is gone: the exit code still tells.

@@ -15,18 +15,9 @@ pub(crate) const PROTOCOL_VERSION: u32 = 1;
 /// The largest request or reply (a netconf, a result).
 pub(crate) const MAX_MESSAGE: u64 = 4 << 20;
 
-/// The variables of a call that reach the daemon: the CNI ones, and the trace context a
-/// runtime may pass beside them. Nothing else of the runtime's environment is read.
-pub(crate) const FORWARDED_VARS: &[&str] = &[
-    "CNI_COMMAND",
-    "CNI_CONTAINERID",
-    "CNI_NETNS",
-    "CNI_IFNAME",
-    "CNI_ARGS",
-    "CNI_PATH",
-    "TRACEPARENT",
-    "TRACESTATE",
-];
+/// The variables of a call that reach the daemon beside [`cni::CALL_VARS`]: the trace
+/// context a runtime may pass. Nothing else of the runtime's environment is read.
+pub(crate) const TRACE_VARS: &[&str] = &["TRACEPARENT", "TRACESTATE"];
 
 /// One variable's value as the runtime set it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +36,7 @@ pub(crate) enum EnvValue {
 pub(crate) struct CallRequest {
     /// [`PROTOCOL_VERSION`] of the shim.
     pub(crate) protocol: u32,
-    /// The [`FORWARDED_VARS`] that were set.
+    /// The [`cni::CALL_VARS`] and [`TRACE_VARS`] that were set.
     pub(crate) env: BTreeMap<String, EnvValue>,
     /// The netconf, as the runtime wrote it (the shim only forwards what parsed as JSON).
     pub(crate) stdin: String,
@@ -74,10 +65,11 @@ pub(crate) enum CallReply {
 }
 
 impl CallRequest {
-    /// The call this process was given: its [`FORWARDED_VARS`] and `stdin`.
+    /// The call this process was given: its [`cni::CALL_VARS`], [`TRACE_VARS`] and `stdin`.
     pub(crate) fn from_process(stdin: String) -> CallRequest {
-        let env = FORWARDED_VARS
+        let env = cni::CALL_VARS
             .iter()
+            .chain(TRACE_VARS)
             .filter_map(|key| {
                 let value = std::env::var_os(key)?;
                 Some((key.to_string(), EnvValue::from(value)))

@@ -104,22 +104,10 @@ impl Attachment {
     pub(crate) fn check_runnable(&self, delegates: &Delegates) -> Result<(), AttachmentError> {
         let context = self.context(Command::Add);
         Chain::new(&self.conf).map_err(&context)?;
-        for plugin in &self.conf.plugins {
-            let plugin_type = plugin
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            delegates.find(plugin_type).map_err(&context)?;
-            let ipam_type = plugin
-                .get("ipam")
-                .and_then(|ipam| ipam.get("type"))
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty());
-            if let Some(t) = ipam_type {
-                delegates.find_named("ipam.type", t).map_err(&context)?;
-            }
+        match delegates.missing(&self.conf).into_iter().next() {
+            Some((_, _, e)) => Err(context(e)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Whether every delegate of this attachment is a plugin of this binary, run in-process:

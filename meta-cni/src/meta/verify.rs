@@ -148,34 +148,21 @@ fn check_network(file: &Path, network: &Network, delegates: &Delegates) -> Vec<P
         Ok(chain) => chain,
         Err(e) => return vec![problem(file, Some("spec.config".into()), &e)],
     };
-    let mut problems = Vec::new();
     let single = network.conf.plugins.len() == 1;
+    let at = |i: usize, key: &str| {
+        Some(if single {
+            format!("spec.config.{key}")
+        } else {
+            format!("spec.config.plugins[{i}].{key}")
+        })
+    };
+    let mut problems: Vec<Problem> = delegates
+        .missing(&network.conf)
+        .into_iter()
+        .map(|(i, key, e)| problem(file, at(i, key), &e))
+        .collect();
     for (i, plugin) in network.conf.plugins.iter().enumerate() {
-        let at = |key: &str| {
-            Some(if single {
-                format!("spec.config.{key}")
-            } else {
-                format!("spec.config.plugins[{i}].{key}")
-            })
-        };
-        let plugin_type = plugin
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if let Err(e) = delegates.find(plugin_type) {
-            problems.push(problem(file, at("type"), &e));
-        }
-        let ipam_type = plugin
-            .get("ipam")
-            .and_then(|ipam| ipam.get("type"))
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty());
-        if let Some(t) = ipam_type {
-            if let Err(e) = delegates.find_named("ipam.type", t) {
-                problems.push(problem(file, at("ipam.type"), &e));
-            }
-        }
-        if plugin_type == "policy" {
+        if plugin.get("type").and_then(Value::as_str) == Some("policy") {
             let checked = chain
                 .plugin_config(i, None, &Default::default(), &[])
                 .and_then(NetConf::from_object)
@@ -184,7 +171,7 @@ fn check_network(file: &Path, network: &Network, delegates: &Delegates) -> Vec<P
                 // The policy's error names its path inside the plugin's config (in details).
                 problems.push(Problem {
                     file: file.to_path_buf(),
-                    at: at(&e.details),
+                    at: at(i, &e.details),
                     what: e.msg,
                 });
             }
