@@ -6,13 +6,15 @@
 //! cleans up); any other verb is served here again, since it is safe to repeat.
 
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use cni::skeleton::Outcome;
 use cni::{Error, ErrorCode, Version};
-use nix::sys::socket::{getsockopt, sockopt};
+use nix::errno::Errno;
+use nix::sys::socket::{getsockopt, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
 use nix::unistd::geteuid;
 
 use super::protocol::{CallReply, CallRequest, MAX_MESSAGE, PROTOCOL_VERSION};
@@ -23,6 +25,11 @@ pub(crate) const SOCKET_KEY: &str = "daemonSocket";
 /// How long the daemon may take to answer one call: the longest an ADD may reasonably run
 /// (delegates, API retries), queueing behind the daemon's concurrency limit included.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// How long the shim waits for the daemon to take the connection. Connecting to a Unix
+/// socket whose backlog is full blocks without bound: a daemon that stopped accepting is
+/// treated as down, and the call is served here.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why a call was not served by the daemon.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +127,7 @@ fn exchange(socket: &PathBuf, request: &CallRequest) -> Result<Outcome, ForwardE
         socket: socket.clone(),
         source,
     };
-    let mut stream = UnixStream::connect(socket).map_err(down)?;
+    let mut stream = connect(socket, CONNECT_TIMEOUT).map_err(down)?;
     let creds = getsockopt(&stream, sockopt::PeerCredentials)
         .map_err(|errno| down(std::io::Error::from(errno)))?;
     if creds.uid() != 0 && creds.uid() != geteuid().as_raw() {
@@ -157,6 +164,40 @@ fn exchange(socket: &PathBuf, request: &CallRequest) -> Result<Outcome, ForwardE
     }
 }
 
+/// Connects to `socket`, giving up after `timeout` when the daemon's backlog stays full.
+fn connect(socket: &Path, timeout: Duration) -> std::io::Result<UnixStream> {
+    let fd = nix::sys::socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let address = UnixAddr::new(socket)?;
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    // A non-blocking connect to a Unix socket either completes at once or, with the backlog
+    // full, fails with EAGAIN (it never goes "in progress"): retry until the deadline.
+    loop {
+        match nix::sys::socket::connect(fd.as_raw_fd(), &address) {
+            Ok(()) => break,
+            Err(Errno::EAGAIN) if Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(Errno::EAGAIN) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("its backlog stayed full for {timeout:?}"),
+                ))
+            }
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    let stream = UnixStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +214,40 @@ mod tests {
             let e = socket_of(&json!({ "daemonSocket": bad })).unwrap_err();
             assert_eq!(e.code, ErrorCode::INVALID_NETWORK_CONFIG, "{bad}");
         }
+    }
+
+    /// A daemon that stopped accepting, its backlog full: the connect gives up in time
+    /// (a plain blocking connect would wait forever).
+    #[test]
+    fn a_full_backlog_is_a_daemon_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.sock");
+        let listener = nix::sys::socket::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        nix::sys::socket::bind(listener.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+        nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::new(0).unwrap()).unwrap();
+        // Fill the backlog (never accepted), until a connect would block.
+        let mut held = Vec::new();
+        let full = loop {
+            match connect(&path, Duration::ZERO) {
+                Ok(stream) => held.push(stream),
+                Err(e) => break e,
+            }
+            assert!(held.len() < 64, "the backlog never filled");
+        };
+        assert_eq!(full.kind(), std::io::ErrorKind::TimedOut, "{full}");
+        let started = Instant::now();
+        let e = connect(&path, Duration::from_millis(100)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Accepting one frees a place: the next connect succeeds.
+        let accepted = nix::sys::socket::accept(listener.as_raw_fd()).unwrap();
+        nix::unistd::close(accepted).unwrap();
+        connect(&path, Duration::from_secs(1)).unwrap();
     }
 }
