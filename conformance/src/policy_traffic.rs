@@ -70,21 +70,29 @@ pub fn wire(
         }
         nl.set_link_up(link.index).unwrap();
     }
-    // A packet sent before the link watcher has marked both ends running (and activated
-    // their queues) is dropped, and a lost SYN would read as "denied".
+    wait_running(a, a_if);
+    wait_running(b, b_if);
+}
+
+/// Waits (up to 5 s) until `ifname` in `ns` is running. A packet sent before the link
+/// watcher has marked a new link running (and activated its queues) is dropped, and a lost
+/// SYN would read as "denied"; under load the watcher can take most of a second.
+pub fn wait_running(ns: &PrivateNetns, ifname: &str) {
+    let mut nl = netlink(ns);
     let deadline = Instant::now() + Duration::from_secs(5);
-    for (nl, ifname) in [(&mut nl_a, a_if), (&mut nl_b, b_if)] {
-        loop {
-            let link = nl.link_by_name(ifname).unwrap().expect("veth end exists");
-            if link.flags & IFF_RUNNING != 0 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{ifname} never came up: {link:?}"
-            );
-            std::thread::sleep(Duration::from_millis(5));
+    loop {
+        let link = nl
+            .link_by_name(ifname)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{ifname} exists"));
+        if link.flags & IFF_RUNNING != 0 {
+            return;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{ifname} never came up: {link:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

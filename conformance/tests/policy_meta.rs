@@ -14,7 +14,7 @@ use conformance::inspect::{ipv4_addrs, netlink, netns, nft_rules, ruleset};
 use conformance::kube_api::{write_kubeconfig, KubeApi};
 use conformance::meta_daemon::MetaDaemon;
 use conformance::meta_pod::{bridge_nad, nad, MetaPod};
-use conformance::policy_traffic::{tcp, Listener, Verdict};
+use conformance::policy_traffic::{tcp, wait_running, Listener, Verdict};
 use ipnet::IpNet;
 use kernel::{AddressOptions, PrivateNetns, VethRequest};
 use serde_json::{json, Value};
@@ -103,6 +103,8 @@ fn client_on_br_s(node: &PrivateNetns, name: &str, addr: &str) -> PrivateNetns {
     let net: IpNet = format!("{addr}/24").parse().unwrap();
     cnl.add_address(eth0.index, net, AddressOptions::default())
         .unwrap();
+    wait_running(node, &format!("v{name}"));
+    wait_running(&client, "eth0");
     client
 }
 
@@ -145,6 +147,7 @@ fn server_pod_lifecycle(p: &MetaPod, conf: &str, args: &str) {
         ruleset(&p.pod)
     );
 
+    wait_running(&p.pod, "net1");
     let _http = Listener::tcp(&p.pod, IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080);
     let _other = Listener::tcp(&p.pod, IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9090);
     let good = client_on_br_s(&p.node, "good", GOOD);
