@@ -14,6 +14,12 @@ use nftables::types::NfFamily;
 
 use crate::error::{Error, Result};
 
+mod prestart;
+pub use prestart::{prestart, Prestarted};
+
+/// The arguments of a transaction: JSON, from standard input.
+const APPLY_ARGS: [&str; 3] = ["-j", "-f", "-"];
+
 /// Where `nft` is looked for when it is not in `PATH` (runtimes often run plugins with a
 /// minimal environment).
 const NFT_FALLBACKS: [&str; 3] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"];
@@ -56,8 +62,9 @@ pub struct NftRule {
 /// Applies `batch` as one transaction (`nft -j -f -`); `op` describes it for the error,
 /// which carries what nft said. (The nftables crate's own helper lets nft's stderr go to
 /// ours, so its error would say nothing.)
+/// An `nft` started ahead by [`prestart`] in the calling thread's namespace takes the batch.
 pub fn apply(batch: Batch<'_>, op: &str) -> Result<()> {
-    run_batch(batch, op, &["-j", "-f", "-"])
+    run_batch(batch, op, &APPLY_ARGS)
 }
 
 /// Asks nft whether `batch` would apply (`nft -c -j -f -`: parsed and validated by nft,
@@ -66,18 +73,27 @@ pub fn check(batch: Batch<'_>, op: &str) -> Result<()> {
     run_batch(batch, op, &["-c", "-j", "-f", "-"])
 }
 
-fn run_batch(batch: Batch<'_>, op: &str, args: &[&str]) -> Result<()> {
-    let payload = serde_json::to_vec(&batch.to_nftables()).map_err(|e| Error::Invalid {
-        op: op.to_string(),
-        msg: format!("serialize the nftables batch: {e}"),
-    })?;
-    let mut child = Command::new(nft_program())
+/// `nft <args>` taking a batch on its standard input; its errors are read, its output not.
+fn spawn(args: &[&str]) -> std::io::Result<std::process::Child> {
+    Command::new(nft_program())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Error::io(format!("{op}: run {}", nft_program().display()), e))?;
+}
+
+fn run_batch(batch: Batch<'_>, op: &str, args: &[&str]) -> Result<()> {
+    let payload = serde_json::to_vec(&batch.to_nftables()).map_err(|e| Error::Invalid {
+        op: op.to_string(),
+        msg: format!("serialize the nftables batch: {e}"),
+    })?;
+    let waiting = (args == APPLY_ARGS).then(prestart::take).flatten();
+    let mut child = match waiting {
+        Some(child) => child,
+        None => spawn(args)
+            .map_err(|e| Error::io(format!("{op}: run {}", nft_program().display()), e))?,
+    };
     let written = child
         .stdin
         .take()

@@ -122,9 +122,9 @@ fn failure(e: &Error, version: Version) -> Outcome {
 }
 
 /// One exchange with the daemon.
-fn exchange(socket: &PathBuf, request: &CallRequest) -> Result<Outcome, ForwardError> {
+fn exchange(socket: &Path, request: &CallRequest) -> Result<Outcome, ForwardError> {
     let down = |source| ForwardError::Down {
-        socket: socket.clone(),
+        socket: socket.to_path_buf(),
         source,
     };
     let mut stream = connect(socket, CONNECT_TIMEOUT).map_err(down)?;
@@ -132,7 +132,7 @@ fn exchange(socket: &PathBuf, request: &CallRequest) -> Result<Outcome, ForwardE
         .map_err(|errno| down(std::io::Error::from(errno)))?;
     if creds.uid() != 0 && creds.uid() != geteuid().as_raw() {
         return Err(ForwardError::Untrusted {
-            socket: socket.clone(),
+            socket: socket.to_path_buf(),
             uid: creds.uid(),
         });
     }
@@ -144,7 +144,7 @@ fn exchange(socket: &PathBuf, request: &CallRequest) -> Result<Outcome, ForwardE
         .and_then(|()| stream.shutdown(std::net::Shutdown::Write))
         .map_err(down)?;
     let lost = |source| ForwardError::Lost {
-        socket: socket.clone(),
+        socket: socket.to_path_buf(),
         source,
     };
     let mut reply = Vec::new();
@@ -157,7 +157,7 @@ fn exchange(socket: &PathBuf, request: &CallRequest) -> Result<Outcome, ForwardE
     match reply {
         CallReply::Served { stdout, exit_code } => Ok(Outcome { stdout, exit_code }),
         CallReply::Refused { protocol, why } => Err(ForwardError::Refused {
-            socket: socket.clone(),
+            socket: socket.to_path_buf(),
             protocol,
             why,
         }),

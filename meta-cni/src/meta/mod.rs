@@ -29,6 +29,7 @@ mod merge;
 mod nad_dir;
 mod network_status;
 mod networks;
+mod nft_warmup;
 pub(crate) mod parallel;
 mod plan;
 mod policy_context;
@@ -223,6 +224,8 @@ impl MetaPlugin {
             attachments,
             network_status: Vec::new(),
         };
+        // Ended when this ADD returns, if the policy delegate did not take it.
+        let _nft = nft_warmup::start(req, &entry.attachments, delegates);
         slot.create(&entry)?;
         if let Err((k, e)) = self.add_all(req, conf, delegates, &mut entry.attachments) {
             // At once, every attachment was started: all of them are undone.

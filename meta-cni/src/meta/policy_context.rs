@@ -22,7 +22,7 @@ use super::attachment::Attachment;
 use super::source::PodObject;
 
 /// The delegate type that takes the context.
-const POLICY_TYPE: &str = "policy";
+pub(crate) const POLICY_TYPE: &str = "policy";
 /// The objects a policy delegate's context is made of, as the API (or `policyDir`) has them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PolicyObjects {
