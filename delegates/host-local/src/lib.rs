@@ -16,6 +16,8 @@
 
 mod allocator;
 mod config;
+mod owner;
+mod owners_index;
 mod range;
 mod resolv_conf;
 mod store;

@@ -6,20 +6,25 @@
 //!   as Go prints it), holding `<containerID>\r\n<ifname>` with no trailing newline; files
 //!   written by old reference versions hold the container ID alone, and are still honoured;
 //! - `last_reserved_ip.<set>`: the address last reserved from range set `<set>`;
-//! - `lock`: flock'd exclusively by every operation for its whole duration.
+//! - `lock`: flock'd exclusively by every operation for its whole duration. Ours also keeps
+//!   in it the index of who holds what ([`OwnersIndex`]), so finding a container's
+//!   addresses does not read every reservation file; the reference never reads it as one.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, DirEntryExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use cni::Error;
+
+use crate::owner::Owner;
+use crate::owners_index::OwnersIndex;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
-/// Separates the container ID from the interface name in a reservation file.
-const LINE_BREAK: &str = "\r\n";
 /// The lock file's name.
 pub(crate) const LOCK_FILE: &str = "lock";
 /// The prefix of the per-range-set round-robin cursor files.
@@ -27,66 +32,13 @@ pub(crate) const LAST_RESERVED_PREFIX: &str = "last_reserved_ip.";
 /// Mode of the files we create: reservations name containers, so they are not world-readable.
 const FILE_MODE: u32 = 0o600;
 
-/// Who holds a reservation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Owner {
-    /// The container ID.
-    pub(crate) container_id: String,
-    /// The interface name; `None` for the old id-only format.
-    pub(crate) ifname: Option<String>,
-}
-
-impl Owner {
-    /// Reads a reservation file's content (surrounding whitespace ignored, as the reference).
-    pub(crate) fn parse(content: &str) -> Owner {
-        let content = content.trim();
-        match content.split_once(LINE_BREAK) {
-            Some((id, ifname)) => Owner {
-                container_id: id.to_string(),
-                ifname: Some(ifname.to_string()),
-            },
-            None => Owner {
-                container_id: content.to_string(),
-                ifname: None,
-            },
-        }
-    }
-
-    /// The file content for `(id, ifname)`.
-    pub(crate) fn render(id: &str, ifname: &str) -> String {
-        format!("{}{LINE_BREAK}{ifname}", id.trim())
-    }
-
-    /// Whether this is exactly `(id, ifname)` in the current format.
-    pub(crate) fn is(&self, id: &str, ifname: &str) -> bool {
-        self.container_id == id.trim() && self.ifname.as_deref() == Some(ifname)
-    }
-
-    /// Whether this is an old-format reservation of container `id`.
-    pub(crate) fn is_legacy_of(&self, id: &str) -> bool {
-        self.ifname.is_none() && self.container_id == id.trim()
-    }
-
-    /// Whether this belongs to `(id, ifname)` in either format.
-    pub(crate) fn matches(&self, id: &str, ifname: &str) -> bool {
-        self.is(id, ifname) || self.is_legacy_of(id)
-    }
-}
-
-impl std::fmt::Display for Owner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.ifname {
-            Some(ifname) => write!(f, "{}/{ifname}", self.container_id),
-            None => f.write_str(&self.container_id),
-        }
-    }
-}
-
 /// One network's reservations, locked for as long as the value lives.
 #[derive(Debug)]
 pub(crate) struct Store {
     dir: PathBuf,
-    _lock: Flock<File>,
+    /// Who holds what, saved into the lock file when the store is dropped (lock still held).
+    index: RefCell<OwnersIndex>,
+    lock: Flock<File>,
 }
 
 fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> Error {
@@ -135,7 +87,8 @@ impl Store {
                 Err((_, e)) => return Err(io("lock", &lock_path, e)),
             }
         };
-        Ok(Store { dir, _lock: lock })
+        let index = RefCell::new(OwnersIndex::load(&lock));
+        Ok(Store { dir, index, lock })
     }
 
     /// The network's directory.
@@ -180,6 +133,13 @@ impl Store {
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
+        // Not knowing the inode only costs the next call one read of this file.
+        if let Ok(meta) = file.metadata() {
+            let owner = Owner::parse(&Owner::render(id, ifname));
+            self.index
+                .borrow_mut()
+                .insert(&ip.to_string(), meta.ino(), &owner);
+        }
         Ok(true)
     }
 
@@ -215,26 +175,41 @@ impl Store {
     }
 
     /// Every reservation in the directory, by address. Only files named by an address are
-    /// reservations: `lock`, `last_reserved_ip.*` and anything else are left alone.
+    /// reservations: `lock`, `last_reserved_ip.*` and anything else are left alone. Owners
+    /// come from the index where it knows the file, else from the file (then indexed).
     pub(crate) fn reservations(&self) -> Result<Vec<(IpAddr, Owner)>, Error> {
         let entries = std::fs::read_dir(&self.dir).map_err(|e| io("read", &self.dir, e))?;
+        let mut index = self.index.borrow_mut();
+        let mut names = HashSet::new();
         let mut found = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io("read", &self.dir, e))?;
-            let Some(ip) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<IpAddr>().ok())
-            else {
+            let Some((name, ip)) = entry.file_name().to_str().and_then(|n| {
+                let ip = n.parse::<IpAddr>().ok()?;
+                Some((n.to_owned(), ip))
+            }) else {
                 continue;
             };
             if !entry.file_type().is_ok_and(|t| t.is_file()) {
                 continue;
             }
-            if let Some(owner) = self.owner(ip)? {
+            let ino = entry.ino();
+            let owner = match index.get(&name, ino) {
+                Some(owner) => Some(owner),
+                None => {
+                    let owner = self.owner(ip)?;
+                    if let Some(owner) = &owner {
+                        index.insert(&name, ino, owner);
+                    }
+                    owner
+                }
+            };
+            names.insert(name);
+            if let Some(owner) = owner {
                 found.push((ip, owner));
             }
         }
+        index.retain(|name| names.contains(name));
         found.sort_by_key(|(ip, _)| (ip.is_ipv6(), crate::range::to_bits(*ip)));
         Ok(found)
     }
@@ -254,7 +229,10 @@ impl Store {
         let path = self.ip_path(ip);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(io("remove", &path, e)),
-            _ => Ok(()),
+            _ => {
+                self.index.borrow_mut().remove(&ip.to_string());
+                Ok(())
+            }
         }
     }
 
@@ -278,6 +256,13 @@ impl Store {
             self.release(*ip)?;
         }
         Ok(mine)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Runs before the fields drop: the lock is still held.
+        self.index.get_mut().save(&self.lock);
     }
 }
 
@@ -377,20 +362,41 @@ mod tests {
         );
     }
 
+    /// The index answers for files it knows (same name, same inode); files written behind
+    /// its back, new or replaced, are read; files removed behind its back are forgotten.
     #[test]
-    fn owner_parsing() {
-        assert_eq!(
-            Owner::parse(" c1\r\neth0\n"),
-            Owner {
-                container_id: "c1".into(),
-                ifname: Some("eth0".into())
-            }
+    fn owners_come_from_the_index_and_files_changed_behind_it_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path(), "net1").unwrap();
+        assert!(store.reserve(ip("10.1.2.2"), "c1", "eth0", 0).unwrap());
+        let dir = store.dir().to_path_buf();
+        drop(store);
+        let lock = std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap();
+        assert!(
+            lock.contains("\"10.1.2.2\"") && lock.contains("c1"),
+            "{lock}"
         );
-        assert!(Owner::parse("c1\r\neth0").is("c1", "eth0"));
-        assert!(!Owner::parse("c1\r\neth0").is_legacy_of("c1"));
-        assert!(Owner::parse("c1").matches("c1", "eth9"));
-        assert!(!Owner::parse("c1\r\neth1").matches("c1", "eth0"));
-        assert_eq!(Owner::render("c1", "eth0"), "c1\r\neth0");
+        // Another implementation reserves 10.1.2.3.
+        std::fs::write(dir.join("10.1.2.3"), "c2\r\neth0").unwrap();
+        let store = Store::open(tmp.path(), "net1").unwrap();
+        assert_eq!(store.find("c2", "eth0").unwrap(), [ip("10.1.2.3")]);
+        assert_eq!(store.find("c1", "eth0").unwrap(), [ip("10.1.2.2")]);
+        drop(store);
+        // ...then replaces it (a new file over the old name) and removes 10.1.2.2.
+        std::fs::write(dir.join("tmp"), "c3\r\neth0").unwrap();
+        std::fs::rename(dir.join("tmp"), dir.join("10.1.2.3")).unwrap();
+        std::fs::remove_file(dir.join("10.1.2.2")).unwrap();
+        let store = Store::open(tmp.path(), "net1").unwrap();
+        assert_eq!(store.find("c3", "eth0").unwrap(), [ip("10.1.2.3")]);
+        assert!(store.find("c2", "eth0").unwrap().is_empty());
+        assert!(store.find("c1", "eth0").unwrap().is_empty());
+        assert_eq!(store.release_owner("c3", "eth0").unwrap(), [ip("10.1.2.3")]);
+        drop(store);
+        let lock = std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap();
+        assert!(
+            !lock.contains("10.1.2."),
+            "everything released is forgotten: {lock}"
+        );
     }
 
     #[test]
