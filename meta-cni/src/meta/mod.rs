@@ -31,8 +31,9 @@ mod network_status;
 mod networks;
 pub(crate) mod parallel;
 mod plan;
-mod policy_context;
+pub(crate) mod policy_context;
 mod policy_dir;
+pub(crate) mod policy_refresh;
 mod readiness;
 mod source;
 mod unplug;
@@ -122,6 +123,8 @@ fn plan_for_add(
 ) -> Result<Vec<Attachment>, MetaError> {
     let mut attachments = plan::build(conf, req, source, pod)?;
     if policy_context::wanted(&attachments) {
+        // A daemon follows this directory's attachments from now on (see policy_refresh).
+        policy_refresh::follow(&conf.cni_dir);
         let pod_ns = plan::pod_namespace(req)?;
         let objects = source.policy_objects(&pod_ns)?;
         let name = req
