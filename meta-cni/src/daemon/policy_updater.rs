@@ -30,6 +30,7 @@ pub(crate) async fn run(
     mut stopped: watch::Receiver<bool>,
 ) {
     let changed = watch.changed();
+    let mut announced = false;
     loop {
         tokio::select! {
             _ = changed.notified() => {}
@@ -41,6 +42,10 @@ pub(crate) async fn run(
         let _ = changed.notified().now_or_never();
         if !watch.synced() {
             continue;
+        }
+        if !announced {
+            announced = true;
+            tracing::info!("policy caches synced: ADDs read them, running pods follow them");
         }
         let mut followed = dirs.clone();
         followed.extend(policy_refresh::followed());

@@ -63,7 +63,7 @@ pub(crate) enum RefreshError {
         /// The interface.
         ifname: String,
         /// The CNI error the delegate would have returned.
-        source: cni::Error,
+        source: Box<cni::Error>,
     },
     /// nft refused the update: the interface keeps its previous rules.
     #[error("update the policy of {container_id} on {ifname}")]
@@ -74,7 +74,7 @@ pub(crate) enum RefreshError {
         ifname: String,
         /// The delegate's error (nft's message in it).
         #[source]
-        source: policy::PolicyError,
+        source: Box<policy::PolicyError>,
     },
 }
 
@@ -202,7 +202,7 @@ fn refresh_entry(
         let config_err = |source| RefreshError::Config {
             container_id: container_id.to_owned(),
             ifname: new.ifname.clone(),
-            source,
+            source: Box::new(source),
         };
         let before = policies(old).map_err(config_err)?;
         let after = match policies(&new) {
@@ -237,7 +237,7 @@ fn refresh_entry(
                     report.failed.push(RefreshError::Apply {
                         container_id: container_id.to_owned(),
                         ifname: new.ifname.clone(),
-                        source,
+                        source: Box::new(source),
                     });
                     ok = false;
                 }
