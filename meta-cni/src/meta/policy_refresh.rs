@@ -111,7 +111,9 @@ pub(crate) fn refresh_dir(dir: &Path, lookup: &dyn PolicyLookup) -> Report {
     let mut report = Report::default();
     for (slot, entry) in cache::all(dir) {
         // A cheap look without the lock first: most entries run no policy delegate.
-        if !policy_context::wanted(&entry.attachments) {
+        // Nor is the lock taken for a pod the caches do not hold (another cluster's, a
+        // standalone run's, one being deleted).
+        if !policy_context::wanted(&entry.attachments) || pod_of(&entry, lookup).is_none() {
             continue;
         }
         if let Err(e) = refresh_entry(dir, &slot, &entry.container_id, lookup, &mut report) {
@@ -141,9 +143,9 @@ fn policies(att: &Attachment) -> Result<Vec<InterfacePolicy>, cni::Error> {
     Ok(out)
 }
 
-/// The pod an entry belongs to, with the objects its policies are made of; `None` when
-/// there is nothing to update (no pod named, not in the caches, made again).
-fn context_of(entry: &Entry, lookup: &dyn PolicyLookup) -> Option<(PodObject, PolicyObjects)> {
+/// The pod an entry belongs to, as the caches hold it; `None` when there is nothing to
+/// update (no pod named, not in the caches, made again under the same name).
+fn pod_of(entry: &Entry, lookup: &dyn PolicyLookup) -> Option<PodObject> {
     let args = &entry.attachments.first()?.cni_args;
     let namespace = args.get("K8S_POD_NAMESPACE").unwrap_or("default");
     let name = args.get("K8S_POD_NAME")?;
@@ -153,10 +155,14 @@ fn context_of(entry: &Entry, lookup: &dyn PolicyLookup) -> Option<(PodObject, Po
             return None;
         }
     }
-    Some((
-        PodObject::of(namespace, name, pod),
-        lookup.objects(namespace),
-    ))
+    Some(PodObject::of(namespace, name, pod))
+}
+
+/// The pod with the objects its policies are made of.
+fn context_of(entry: &Entry, lookup: &dyn PolicyLookup) -> Option<(PodObject, PolicyObjects)> {
+    let pod = pod_of(entry, lookup)?;
+    let objects = lookup.objects(&pod.namespace);
+    Some((pod, objects))
 }
 
 fn refresh_entry(
