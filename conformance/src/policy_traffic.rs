@@ -139,6 +139,39 @@ impl Listener {
         })
     }
 
+    /// A TCP listener on `addr:port` in `ns` that answers `ok`, then keeps the connection
+    /// and echoes what it gets until the client closes it: for flows that must outlive a
+    /// policy change ([`Conversation`]).
+    pub fn tcp_echo(ns: &PrivateNetns, addr: IpAddr, port: u16) -> Listener {
+        let socket = run_in(ns, || TcpListener::bind((addr, port)))
+            .unwrap_or_else(|e| panic!("bind tcp {addr}:{port}: {e}"));
+        socket.set_nonblocking(true).unwrap();
+        Listener::spawn(move |seen, stop| {
+            while !stop.load(Ordering::Relaxed) {
+                match socket.accept() {
+                    Ok((mut stream, from)) => {
+                        seen.lock().unwrap().push(Seen {
+                            from: from.ip(),
+                            at: Instant::now(),
+                        });
+                        let _ = stream.set_nonblocking(false);
+                        let _ = stream.write_all(b"ok");
+                        // Ends when the client closes: no stop needed.
+                        std::thread::spawn(move || {
+                            let mut buf = [0u8; 64];
+                            while let Ok(n @ 1..) = stream.read(&mut buf) {
+                                if stream.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        })
+    }
+
     /// A UDP echo listener on `addr:port` in `ns`.
     pub fn udp(ns: &PrivateNetns, addr: IpAddr, port: u16) -> Listener {
         Listener::udp_with(ns, addr, port, true)
@@ -249,6 +282,36 @@ impl Drop for Sender {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// One TCP connection kept open to a [`Listener::tcp_echo`], to see whether an established
+/// flow still passes.
+pub struct Conversation {
+    stream: TcpStream,
+}
+
+impl Conversation {
+    /// Connects from `ns` to `dst:port` and reads the listener's `ok`; panics if the flow
+    /// is not allowed.
+    pub fn open(ns: &PrivateNetns, dst: IpAddr, port: u16) -> Conversation {
+        let mut stream = run_in(ns, || {
+            TcpStream::connect_timeout(&SocketAddr::new(dst, port), TIMEOUT)
+        })
+        .unwrap_or_else(|e| panic!("connect to {dst}:{port}: {e}"));
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut buf = [0u8; 2];
+        stream.read_exact(&mut buf).expect("the listener's ok");
+        assert_eq!(&buf, b"ok");
+        Conversation { stream }
+    }
+
+    /// Whether one more byte goes there and back (a lost segment is retransmitted within
+    /// the wait, so a drop shows as no answer).
+    pub fn echoes(&mut self) -> bool {
+        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut buf = [0u8; 1];
+        self.stream.write_all(b"x").is_ok() && self.stream.read_exact(&mut buf).is_ok()
     }
 }
 

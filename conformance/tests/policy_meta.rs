@@ -266,8 +266,8 @@ fn kubernetes_three_interfaces_with_a_multi_network_policy_from_the_api() {
     );
 }
 
-/// Through the thick-mode daemon the policies apply the same: its caches hold pods and NADs,
-/// and the MultiNetworkPolicies come from its live API client.
+/// Through the thick-mode daemon the policies apply the same: its caches hold pods, NADs,
+/// and the MultiNetworkPolicies, namespaces and pods a policy is made of.
 #[test]
 fn through_the_daemon_the_multi_network_policy_applies_the_same() {
     let p = MetaPod::new();
@@ -290,6 +290,15 @@ fn through_the_daemon_the_multi_network_policy_applies_the_same() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // The policy watches (every policy, namespace and pod) sync beside the readiness ones.
+    while !daemon.log_text().contains("policy caches synced") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     api.clear_requests();
     let conf = kube_conf(&p, &kubeconfig, json!({"daemonSocket": daemon.socket()}));
     server_pod_lifecycle(
@@ -303,8 +312,16 @@ fn through_the_daemon_the_multi_network_policy_applies_the_same() {
         "the daemon served the calls: {served}"
     );
     assert!(
-        api.requests().iter().any(|r| r.method == "GET"
+        !api.requests().iter().any(|r| r.method == "GET"
             && r.path == "/apis/k8s.cni.cncf.io/v1beta1/namespaces/default/multi-networkpolicies"),
-        "the daemon listed the policies"
+        "the policies came from the daemon's caches, not a LIST"
+    );
+    let hits =
+        r#"meta_cni_daemon_cache_lookups_total{resource="multi-networkpolicies",result="hit"}"#;
+    assert_eq!(
+        daemon.metric(hits),
+        Some(1.0),
+        "{}",
+        daemon.get("/metrics").1
     );
 }

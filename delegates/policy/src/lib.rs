@@ -22,9 +22,17 @@
 //! - STATUS is code 50 when `nft` is not in `PATH` or a probe `nft -c` fails.
 //! - GC has nothing to do: the rules live in the pod's netns and go with it.
 //!
-//! Not supported, refused with code 7 naming the field: `mode: dynamic` and `agent` (an
-//! agent updating running pods), `placement: host`, `logDropped`, `resetOnUpdate`,
-//! `onUnavailable`, and `prefixList` peers.
+//! - Running pods: in thick mode the meta-cni daemon is the agent. It watches
+//!   MultiNetworkPolicies, pods and namespaces, recomputes the context of every attachment
+//!   cached on its node whose list runs this delegate, and when the rendering changes
+//!   replaces the interface's chains in one transaction ([`live`]): established flows are
+//!   kept (the stateful rule comes first), new ones meet the new rules, and the cache is
+//!   rewritten so CHECK verifies the new rules. Nothing in the netconf turns this on: it is
+//!   automatic with the daemon; thin mode keeps the rules ADD installed.
+//!
+//! Not supported, refused with code 7 naming the field: `mode: dynamic` and `agent` (the
+//! netconf has no say: the daemon updates running pods by itself), `placement: host`,
+//! `logDropped`, `resetOnUpdate`, `onUnavailable`, and `prefixList` peers.
 //!
 //! Semantics that deliberately differ from the upstream MultiNetworkPolicy implementations:
 //! `except` excludes only within its own peer (never a DROP, never pooled across peers);
@@ -39,6 +47,7 @@ pub mod config;
 mod error;
 mod fields;
 pub mod ir;
+pub mod live;
 pub mod multi_network;
 pub mod render;
 mod security_groups;

@@ -30,6 +30,8 @@ pub(crate) struct Cluster {
     nads: Store<NetworkAttachmentDefinition>,
     /// One flag per cache, set once its first list is in.
     synced: Vec<Arc<AtomicBool>>,
+    /// The watches' client, for the policy watches ([`super::policy_watch`]).
+    watch_client: Client,
     metrics: Arc<Metrics>,
 }
 
@@ -120,7 +122,7 @@ impl Cluster {
         }
         let (nads, flag) = reflect(
             runtime,
-            Resources::<NetworkAttachmentDefinition>::all(client),
+            Resources::<NetworkAttachmentDefinition>::all(client.clone()),
             watcher::Config::default(),
         );
         synced.push(flag);
@@ -129,6 +131,7 @@ impl Cluster {
             pods,
             nads,
             synced,
+            watch_client: client,
             metrics,
         })
     }
@@ -136,6 +139,11 @@ impl Cluster {
     /// Whether every cache holds its first list.
     pub(crate) fn synced(&self) -> bool {
         self.synced.iter().all(|f| f.load(Ordering::Acquire))
+    }
+
+    /// The client the watches use (no read timeout), for more watches.
+    pub(crate) fn watch_client(&self) -> Client {
+        self.watch_client.clone()
     }
 }
 

@@ -27,6 +27,8 @@ pub(crate) struct Metrics {
     api_requests: Family<Labels, Counter>,
     /// Pod and NAD lookups, by resource and whether the watch cache answered.
     cache_lookups: Family<Labels, Counter>,
+    /// Policy updates of running pods' interfaces, by result.
+    policy_updates: Family<Labels, Counter>,
     /// Calls being served now.
     pub(crate) in_flight: Gauge,
 }
@@ -68,6 +70,7 @@ impl Metrics {
         );
         let api_requests = Family::<Labels, Counter>::default();
         let cache_lookups = Family::<Labels, Counter>::default();
+        let policy_updates = Family::<Labels, Counter>::default();
         let in_flight = Gauge::default();
         registry.register(
             "meta_cni_daemon_requests",
@@ -95,6 +98,11 @@ impl Metrics {
             cache_lookups.clone(),
         );
         registry.register(
+            "meta_cni_daemon_policy_updates",
+            "Policy updates of running pods' interfaces, by result (installed, removed, error)",
+            policy_updates.clone(),
+        );
+        registry.register(
             "meta_cni_daemon_in_flight",
             "CNI calls being served",
             in_flight.clone(),
@@ -106,6 +114,7 @@ impl Metrics {
             delegate_seconds,
             api_requests,
             cache_lookups,
+            policy_updates,
             in_flight,
         }
     }
@@ -145,6 +154,13 @@ impl Metrics {
             .inc();
     }
 
+    /// One interface's policy update with `result` (`installed`, `removed`, `error`).
+    pub(crate) fn policy_update(&self, result: &str) {
+        self.policy_updates
+            .get_or_create(&labels(&[("result", result)]))
+            .inc();
+    }
+
     /// The OpenMetrics text of every metric.
     pub(crate) fn encode(&self) -> String {
         let mut text = String::new();
@@ -167,6 +183,7 @@ mod tests {
         m.cache_lookup("pods", true);
         m.api_request("PATCH", "pods");
         m.delegate("bridge", Duration::from_millis(2));
+        m.policy_update("installed");
         let text = m.encode();
         for line in [
             r#"meta_cni_daemon_requests_total{verb="ADD",result="ok"} 2"#,
@@ -175,6 +192,7 @@ mod tests {
             r#"meta_cni_daemon_api_requests_total{verb="PATCH",resource="pods"} 1"#,
             r#"meta_cni_daemon_request_seconds_count{verb="ADD"} 2"#,
             r#"meta_cni_daemon_delegate_seconds_count{type="bridge"} 1"#,
+            r#"meta_cni_daemon_policy_updates_total{result="installed"} 1"#,
         ] {
             assert!(text.contains(line), "{line} not in\n{text}");
         }

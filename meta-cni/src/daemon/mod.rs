@@ -2,7 +2,10 @@
 //! the plugin acting as its shim ([`shim`]), on a root-only Unix socket. Its calls read pods
 //! and NADs from watch caches ([`cluster`]) and send one API request per ADD (the
 //! `network-status` PATCH); they run the same code as the plugin binary, with the same
-//! cache, locks, rollback and output. At most `--max-concurrent` calls run at once.
+//! cache, locks, rollback and output. At most `--max-concurrent` calls run at once. With a
+//! kubeconfig it also watches MultiNetworkPolicies, namespaces and pods ([`policy_watch`]):
+//! ADDs read a policy delegate's objects from those caches, and running pods' policy rules
+//! follow their changes ([`policy_updater`]).
 //!
 //! SIGTERM or SIGINT: the socket stops accepting and is removed (shims serve calls
 //! themselves from then on), calls in flight finish and answer, and the daemon exits. The
@@ -12,6 +15,9 @@ mod cluster;
 mod error;
 mod health;
 mod metrics;
+mod policy_updater;
+mod policy_view;
+mod policy_watch;
 mod protocol;
 mod server;
 mod settings;
@@ -30,6 +36,8 @@ use cluster::Cluster;
 use error::DaemonError;
 use health::Health;
 use metrics::Metrics;
+use policy_view::PolicyView;
+use policy_watch::PolicyWatch;
 use settings::Settings;
 
 /// The name the daemon answers to (a link to the multi-call binary).
@@ -76,6 +84,7 @@ fn run(settings: Settings) -> Result<(), DaemonError> {
         observed.delegate(plugin_type, took)
     }));
     crate::meta::parallel::set_default(!settings.sequential);
+    let mut policy = None;
     let cluster = match &settings.kubeconfig {
         Some(kubeconfig) => {
             let cluster = Cluster::start(
@@ -86,7 +95,18 @@ fn run(settings: Settings) -> Result<(), DaemonError> {
             )
             .map_err(|source| DaemonError::Cluster { source })?;
             let cluster = Arc::new(cluster);
-            cluster_view::install(kubeconfig.clone(), Arc::clone(&cluster) as _);
+            let view: Arc<dyn cluster_view::ClusterView> = if settings.policy_updates {
+                let watch = Arc::new(PolicyWatch::start(runtime.handle(), cluster.watch_client()));
+                policy = Some(Arc::clone(&watch));
+                Arc::new(PolicyView {
+                    cluster: Arc::clone(&cluster),
+                    watch,
+                    metrics: Arc::clone(&metrics),
+                })
+            } else {
+                Arc::clone(&cluster) as _
+            };
+            cluster_view::install(kubeconfig.clone(), view);
             Some(cluster)
         }
         None => None,
@@ -95,13 +115,14 @@ fn run(settings: Settings) -> Result<(), DaemonError> {
         cluster,
         metrics: Arc::clone(&metrics),
     });
-    runtime.block_on(serve(&settings, health, metrics))
+    runtime.block_on(serve(&settings, health, metrics, policy))
 }
 
 async fn serve(
     settings: &Settings,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
+    policy: Option<Arc<PolicyWatch>>,
 ) -> Result<(), DaemonError> {
     let signal_err = |source| DaemonError::Signal { source };
     let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
@@ -118,6 +139,14 @@ async fn serve(
     let slots = u32::try_from(settings.max_concurrent).unwrap_or(u32::MAX);
     let limit = Arc::new(Semaphore::new(settings.max_concurrent));
     let health_task = tokio::spawn(health::serve(http, health, stopped.clone()));
+    let updater = policy.map(|watch| {
+        tokio::spawn(policy_updater::run(
+            watch,
+            settings.cni_dirs.clone(),
+            Arc::clone(&metrics),
+            stopped.clone(),
+        ))
+    });
     let calls = tokio::spawn(server::serve(listener, metrics, limit, slots, stopped));
     tracing::info!(
         socket = %settings.socket.display(),
@@ -134,6 +163,10 @@ async fn serve(
     socket::remove(&settings.socket);
     let _ = calls.await;
     let _ = health_task.await;
+    // A pass under way finishes: each update is one transaction and its cache write.
+    if let Some(updater) = updater {
+        let _ = updater.await;
+    }
     tracing::info!("every call answered: exiting");
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The daemon's command line: `meta-cni-daemon [--socket PATH] [--kubeconfig PATH]
 //! [--node-name NAME] [--metrics-address ADDR] [--max-concurrent N] [--sequential]
-//! [--api-timeout-seconds S] [--api-retries N]`. Every value is checked here, naming the
-//! flag, before anything is started.
+//! [--api-timeout-seconds S] [--api-retries N] [--cni-dir PATH]... [--no-policy-updates]`.
+//! Every value is checked here, naming the flag, before anything is started.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,6 +14,8 @@ const DEFAULT_METRICS: &str = "127.0.0.1:9695";
 /// Calls served at once by default; more wait in the socket's backlog.
 const DEFAULT_MAX_CONCURRENT: usize = 16;
 const MAX_MAX_CONCURRENT: usize = 256;
+/// The meta netconf's default `cniDir`: the policy updater always follows it.
+const DEFAULT_CNI_DIR: &str = "/var/lib/cni/multus";
 
 /// A flag's value is missing or wrong.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,13 @@ pub(crate) struct Settings {
     pub(crate) api_timeout: Duration,
     /// `--api-retries`: retries of a transient API failure.
     pub(crate) api_retries: u32,
+    /// The default `cniDir`, then each `--cni-dir`: the cache directories whose attachments
+    /// get policy updates from the start (those an ADD served by the daemon uses are added
+    /// as they come).
+    pub(crate) cni_dirs: Vec<PathBuf>,
+    /// Off with `--no-policy-updates`: no policy watches (every namespace, every pod of the
+    /// cluster), no updates of running pods; ADDs list the policy objects live.
+    pub(crate) policy_updates: bool,
 }
 
 impl Settings {
@@ -75,6 +84,8 @@ impl Settings {
             sequential: false,
             api_timeout: Duration::from_secs(10),
             api_retries: 4,
+            cni_dirs: vec![DEFAULT_CNI_DIR.into()],
+            policy_updates: true,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -83,6 +94,11 @@ impl Settings {
                     settings.sequential = true;
                     continue;
                 }
+                "--no-policy-updates" => {
+                    settings.policy_updates = false;
+                    continue;
+                }
+                "--cni-dir" => "--cni-dir",
                 "--socket" => "--socket",
                 "--kubeconfig" => "--kubeconfig",
                 "--node-name" => "--node-name",
@@ -99,15 +115,15 @@ impl Settings {
                 why,
             };
             match flag {
-                "--socket" | "--kubeconfig" => {
+                "--socket" | "--kubeconfig" | "--cni-dir" => {
                     let path = PathBuf::from(&value);
                     if !path.is_absolute() {
                         return Err(invalid("must be an absolute path"));
                     }
-                    if flag == "--socket" {
-                        settings.socket = path;
-                    } else {
-                        settings.kubeconfig = Some(path);
+                    match flag {
+                        "--socket" => settings.socket = path,
+                        "--kubeconfig" => settings.kubeconfig = Some(path),
+                        _ => settings.cni_dirs.push(path),
                     }
                 }
                 "--node-name" => {
@@ -166,6 +182,8 @@ mod tests {
         let s = parse(&[]).unwrap();
         assert_eq!(s.socket, PathBuf::from(DEFAULT_SOCKET));
         assert_eq!((s.max_concurrent, s.sequential), (16, false));
+        assert!(s.policy_updates);
+        assert_eq!(s.cni_dirs, [PathBuf::from(DEFAULT_CNI_DIR)]);
         let s = parse(&[
             "--socket",
             "/tmp/d.sock",
@@ -176,8 +194,13 @@ mod tests {
             "node-1",
             "--metrics-address",
             "[::1]:0",
+            "--cni-dir",
+            "/var/lib/other",
+            "--no-policy-updates",
         ])
         .unwrap();
+        assert!(!s.policy_updates);
+        assert_eq!(s.cni_dirs[1], PathBuf::from("/var/lib/other"));
         assert_eq!(s.socket, PathBuf::from("/tmp/d.sock"));
         assert_eq!((s.max_concurrent, s.sequential), (4, true));
         assert_eq!(s.node_name.as_deref(), Some("node-1"));
@@ -194,6 +217,7 @@ mod tests {
             (&["--api-retries", "x"][..], "--api-retries"),
             (&["--node-name", "Bad_Name"][..], "--node-name"),
             (&["--kubeconfig"][..], "--kubeconfig"),
+            (&["--cni-dir", "cache"][..], "--cni-dir"),
         ] {
             let e = parse(args).unwrap_err().to_string();
             assert!(e.contains(flag), "{e}");

@@ -11,6 +11,7 @@ use nad_crd::{NetworkAttachmentDefinition, NetworkStatus};
 
 use super::api::Api;
 use super::error::ApiError;
+use super::policy_context::PolicyObjects;
 
 /// What a call needs from the cluster, answered from caches where they can.
 pub(crate) trait ClusterView: Send + Sync {
@@ -28,6 +29,12 @@ pub(crate) trait ClusterView: Send + Sync {
     /// The live API client, for what the caches do not hold (a policy delegate's
     /// MultiNetworkPolicies, DRA claims and slices): read at each call, as thin mode does.
     fn api(&self) -> &Api;
+
+    /// What a policy delegate of a pod in `namespace` is given (see
+    /// [`Api::policy_objects`]): from watch caches when the view has them, else listed.
+    fn policy_objects(&self, namespace: &str) -> Result<PolicyObjects, ApiError> {
+        self.api().policy_objects(namespace)
+    }
 
     /// Writes the pod's `network-status` (one merge patch, as a call makes it).
     fn set_network_status(

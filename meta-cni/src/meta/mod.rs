@@ -32,8 +32,9 @@ mod networks;
 mod nft_warmup;
 pub(crate) mod parallel;
 mod plan;
-mod policy_context;
+pub(crate) mod policy_context;
 mod policy_dir;
+pub(crate) mod policy_refresh;
 mod readiness;
 mod source;
 mod unplug;
@@ -123,6 +124,8 @@ fn plan_for_add(
 ) -> Result<Vec<Attachment>, MetaError> {
     let mut attachments = plan::build(conf, req, source, pod)?;
     if policy_context::wanted(&attachments) {
+        // A daemon follows this directory's attachments from now on (see policy_refresh).
+        policy_refresh::follow(&conf.cni_dir);
         let pod_ns = plan::pod_namespace(req)?;
         let objects = source.policy_objects(&pod_ns)?;
         let name = req

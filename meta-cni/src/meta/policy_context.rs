@@ -7,8 +7,9 @@
 //! runs the delegate, and only the policies' namespace is listed when none exists there.
 //!
 //! The context is planned with the attachment, so it is cached with it: CHECK verifies the
-//! rules ADD installed (thin mode does not follow later policy changes), and DEL needs none
-//! of it.
+//! rules installed, and DEL needs none of it. Thin mode keeps the rules ADD installed; the
+//! daemon recomputes the context of running pods when the objects change
+//! ([`super::policy_refresh`]) with these same functions, and rewrites the cache with it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -39,11 +40,23 @@ pub(crate) fn wanted(attachments: &[Attachment]) -> bool {
     attachments.iter().any(runs_policy)
 }
 
-fn runs_policy(att: &Attachment) -> bool {
-    att.conf
-        .plugins
-        .iter()
-        .any(|p| p.get("type").and_then(Value::as_str) == Some(POLICY_TYPE))
+pub(crate) fn runs_policy(att: &Attachment) -> bool {
+    att.conf.plugins.iter().any(is_policy)
+}
+
+/// Whether a plugin of a list is the policy delegate.
+pub(crate) fn is_policy(plugin: &serde_json::Map<String, Value>) -> bool {
+    plugin.get("type").and_then(Value::as_str) == Some(POLICY_TYPE)
+}
+
+/// Takes the context out of every policy delegate of `attachments`, so that [`inject`] puts
+/// back only what the objects give now (nothing, when no policy is left).
+pub(crate) fn clear(attachments: &mut [Attachment]) {
+    for att in attachments.iter_mut() {
+        for plugin in att.conf.plugins.iter_mut().filter(|p| is_policy(p)) {
+            plugin.remove(policy::CONTEXT_KEY);
+        }
+    }
 }
 
 /// The pod being attached, as the policies see it: from the API's pod (Kubernetes mode), else
@@ -122,10 +135,8 @@ pub(crate) fn inject(attachments: &mut [Attachment], target: &TargetPod, objects
                 continue;
             }
         };
-        for plugin in att.conf.plugins.iter_mut() {
-            if plugin.get("type").and_then(Value::as_str) == Some(POLICY_TYPE) {
-                plugin.insert(policy::CONTEXT_KEY.into(), value.clone());
-            }
+        for plugin in att.conf.plugins.iter_mut().filter(|p| is_policy(p)) {
+            plugin.insert(policy::CONTEXT_KEY.into(), value.clone());
         }
     }
 }

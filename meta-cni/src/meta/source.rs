@@ -283,10 +283,11 @@ impl<'a> Source<'a> {
     /// of the namespace and, when there is any, every namespace and pod.
     pub(crate) fn policy_objects(&self, namespace: &str) -> Result<PolicyObjects, SourceError> {
         match &self.backend {
-            Backend::Api { .. } | Backend::Cluster(_) => match self.api()? {
+            Backend::Api { .. } => match self.api()? {
                 Some(api) => Ok(api.policy_objects(namespace)?),
                 None => Ok(PolicyObjects::default()),
             },
+            Backend::Cluster(view) => Ok(view.policy_objects(namespace)?),
             Backend::Files { policies, .. } => Ok(policies.read(namespace)?),
             #[cfg(test)]
             Backend::Fixed(_) => Ok(PolicyObjects::default()),
