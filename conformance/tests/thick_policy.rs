@@ -17,7 +17,7 @@ use conformance::inspect::{ipv4_addrs, netlink, netns, nft_rules, ruleset};
 use conformance::kube_api::{write_kubeconfig, KubeApi};
 use conformance::meta_daemon::MetaDaemon;
 use conformance::meta_pod::{bridge_nad, nad, MetaPod};
-use conformance::policy_traffic::{tcp, Conversation, Listener, Verdict};
+use conformance::policy_traffic::{tcp, wait_running, Conversation, Listener, Verdict};
 use ipnet::IpNet;
 use kernel::{AddressOptions, PrivateNetns, VethRequest};
 use serde_json::{json, Value};
@@ -167,6 +167,10 @@ impl Node {
         let net: IpNet = format!("{addr}/24").parse().unwrap();
         cnl.add_address(eth0.index, net, AddressOptions::default())
             .unwrap();
+        // A SYN sent before the new links run is lost and would read as "denied".
+        wait_running(&self.p.node, &format!("v{name}"));
+        wait_running(&client, "eth0");
+        wait_running(&self.p.pod, "net1");
         client
     }
 
