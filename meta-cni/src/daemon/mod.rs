@@ -26,6 +26,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{watch, Semaphore};
 
 use crate::meta::cluster_view;
+use crate::meta::kube_config::{self, KubeSource};
 use cluster::Cluster;
 use error::DaemonError;
 use health::Health;
@@ -76,17 +77,22 @@ fn run(settings: Settings) -> Result<(), DaemonError> {
         observed.delegate(plugin_type, took)
     }));
     crate::meta::parallel::set_default(!settings.sequential);
-    let cluster = match &settings.kubeconfig {
-        Some(kubeconfig) => {
-            let cluster = Cluster::start(
-                runtime.handle(),
-                kubeconfig,
-                &settings,
-                Arc::clone(&metrics),
-            )
-            .map_err(|source| DaemonError::Cluster { source })?;
+    if let Some(dir) = &settings.service_account_dir {
+        // The calls this daemon serves use its service account, not the default mount.
+        kube_config::set_default_service_account_dir(dir.clone());
+    }
+    let source = KubeSource::from_env(
+        settings.kubeconfig.clone(),
+        settings.service_account_dir.clone(),
+    );
+    let cluster = match source {
+        Some(source) => {
+            tracing::info!("cluster: {source}");
+            let cluster =
+                Cluster::start(runtime.handle(), &source, &settings, Arc::clone(&metrics))
+                    .map_err(|source| DaemonError::Cluster { source })?;
             let cluster = Arc::new(cluster);
-            cluster_view::install(kubeconfig.clone(), Arc::clone(&cluster) as _);
+            cluster_view::install(source, Arc::clone(&cluster) as _);
             Some(cluster)
         }
         None => None,

@@ -1,5 +1,5 @@
 //! The daemon's command line: `meta-cni-daemon [--socket PATH] [--kubeconfig PATH]
-//! [--node-name NAME] [--metrics-address ADDR] [--max-concurrent N] [--sequential]
+//! [--service-account-dir PATH] [--node-name NAME] [--metrics-address ADDR] [--max-concurrent N] [--sequential]
 //! [--api-timeout-seconds S] [--api-retries N]`. Every value is checked here, naming the
 //! flag, before anything is started.
 
@@ -41,10 +41,15 @@ pub(crate) enum SettingsError {
 pub(crate) struct Settings {
     /// `--socket`: the Unix socket the shims connect to.
     pub(crate) socket: PathBuf,
-    /// `--kubeconfig`: watches and the API for calls whose netconf names the same file;
-    /// without it the daemon serves standalone calls only (and any other reads the API
-    /// itself).
+    /// `--kubeconfig`: watches and the API for calls whose netconf names the same file.
+    /// Without it, in a pod (`KUBERNETES_SERVICE_HOST` set), the pod's service account
+    /// serves the watches and the calls whose netconf names no kubeconfig, as Multus's
+    /// thick daemon runs; elsewhere the daemon serves standalone calls only (and any other
+    /// call reads the API itself).
     pub(crate) kubeconfig: Option<PathBuf>,
+    /// `--service-account-dir`: where the pod's service account is mounted (default the
+    /// kubelet's `/var/run/secrets/kubernetes.io/serviceaccount`).
+    pub(crate) service_account_dir: Option<PathBuf>,
     /// `--node-name` (default `$NODE_NAME`): the pods watched are this node's
     /// (`spec.nodeName`); without it no pod is cached and every lookup is a GET.
     pub(crate) node_name: Option<String>,
@@ -69,6 +74,7 @@ impl Settings {
         let mut settings = Settings {
             socket: DEFAULT_SOCKET.into(),
             kubeconfig: None,
+            service_account_dir: None,
             node_name: node_env.filter(|n| !n.is_empty()),
             metrics: DEFAULT_METRICS.parse().expect("the default address parses"),
             max_concurrent: DEFAULT_MAX_CONCURRENT,
@@ -85,6 +91,7 @@ impl Settings {
                 }
                 "--socket" => "--socket",
                 "--kubeconfig" => "--kubeconfig",
+                "--service-account-dir" => "--service-account-dir",
                 "--node-name" => "--node-name",
                 "--metrics-address" => "--metrics-address",
                 "--max-concurrent" => "--max-concurrent",
@@ -99,15 +106,15 @@ impl Settings {
                 why,
             };
             match flag {
-                "--socket" | "--kubeconfig" => {
+                "--socket" | "--kubeconfig" | "--service-account-dir" => {
                     let path = PathBuf::from(&value);
                     if !path.is_absolute() {
                         return Err(invalid("must be an absolute path"));
                     }
-                    if flag == "--socket" {
-                        settings.socket = path;
-                    } else {
-                        settings.kubeconfig = Some(path);
+                    match flag {
+                        "--socket" => settings.socket = path,
+                        "--kubeconfig" => settings.kubeconfig = Some(path),
+                        _ => settings.service_account_dir = Some(path),
                     }
                 }
                 "--node-name" => {
@@ -194,6 +201,10 @@ mod tests {
             (&["--api-retries", "x"][..], "--api-retries"),
             (&["--node-name", "Bad_Name"][..], "--node-name"),
             (&["--kubeconfig"][..], "--kubeconfig"),
+            (
+                &["--service-account-dir", "sa"][..],
+                "--service-account-dir",
+            ),
         ] {
             let e = parse(args).unwrap_err().to_string();
             assert!(e.contains(flag), "{e}");
