@@ -250,4 +250,55 @@ mod tests {
         let statuses: Vec<u16> = state.requests.iter().map(|r| r.status).collect();
         assert_eq!(statuses, [429, 401, 200]);
     }
+
+    #[test]
+    fn old_tokens_in_their_grace_and_client_certificates_are_accepted_and_recorded() {
+        let mut state = State {
+            token: Some("new".into()),
+            old_tokens: vec!["old".into()],
+            ..State::default()
+        };
+        state
+            .store
+            .create(Kind::Pod, json!({"metadata": {"name": "p"}}));
+        let path = "/api/v1/namespaces/default/pods/p";
+        let with = |authorization, client_cn| Request {
+            authorization,
+            client_cn,
+            ..get(path)
+        };
+        assert_eq!(
+            handle(&mut state, &with(Some("Bearer old"), None)).status,
+            200
+        );
+        assert_eq!(
+            handle(&mut state, &with(Some("Bearer new"), None)).status,
+            200
+        );
+        assert_eq!(
+            handle(&mut state, &with(Some("Bearer x"), None)).status,
+            401
+        );
+        assert_eq!(handle(&mut state, &with(None, Some("alice"))).status, 200);
+        state.old_tokens.clear();
+        assert_eq!(
+            handle(&mut state, &with(Some("Bearer old"), None)).status,
+            401
+        );
+        let seen: Vec<(Option<&str>, Option<&str>, u16)> = state
+            .requests
+            .iter()
+            .map(|r| (r.token.as_deref(), r.client_cn.as_deref(), r.status))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Some("old"), None, 200),
+                (Some("new"), None, 200),
+                (Some("x"), None, 401),
+                (None, Some("alice"), 200),
+                (Some("old"), None, 401),
+            ]
+        );
+    }
 }
