@@ -1,5 +1,6 @@
 //! A Kubernetes API server stand-in for tests: the real REST protocol (paths, JSON shapes,
-//! status codes, `Status` bodies, bearer tokens, merge patches) over plain HTTP/1.1, for
+//! status codes, `Status` bodies, bearer tokens, merge patches) over HTTP/1.1 (plain, or
+//! HTTPS with a CA of its own and client certificates: [`KubeApiBuilder::tls`]), for
 //! the few resources the meta plugin uses: pods (GET, PATCH of the object and of
 //! `pods/status`), NetworkAttachmentDefinitions (GET, LIST per namespace and
 //! cluster-wide), and DRA's ResourceClaims (GET, PATCH of `resourceclaims/status`) and
@@ -52,9 +53,11 @@ mod query;
 mod recorded;
 mod route;
 mod server;
+mod service_account;
 mod state;
 mod status;
 mod store;
+mod tls;
 mod watch;
 mod watch_stream;
 
@@ -68,20 +71,25 @@ use serde_json::Value;
 pub use discovery::ApiResource;
 pub use fixtures::{fixture, fixtures_dir};
 pub use kubeconfig::{
-    write_kubeconfig, write_kubeconfig_with_token_file, write_token_file, KUBECONFIG_FILE,
-    TOKEN_FILE,
+    write_kubeconfig, write_kubeconfig_with_ca, write_kubeconfig_with_client_cert,
+    write_kubeconfig_with_token_file, write_token_file, KUBECONFIG_FILE, TOKEN_FILE,
 };
 pub use recorded::RecordedRequest;
+pub use service_account::{service_env, write_service_account, SERVICE_ACCOUNT_TOKEN};
+pub use tls::{ClientCert, ClientCerts};
 
 use server::Server;
 use state::State;
 use store::Kind;
+use tls::Tls;
 
 /// A running API server stand-in. Every method is thread-safe; dropping it stops the
 /// server.
 #[derive(Debug)]
 pub struct KubeApi {
     state: Arc<Mutex<State>>,
+    /// Set: HTTPS, with this CA.
+    tls: Option<Tls>,
     server: Server,
 }
 
@@ -92,6 +100,8 @@ pub struct KubeApiBuilder {
     token: Option<String>,
     listener: Option<TcpListener>,
     discovery: Vec<ApiResource>,
+    /// `Some`: HTTPS, asking for client certificates as said.
+    tls: Option<ClientCerts>,
 }
 
 impl KubeApiBuilder {
@@ -115,6 +125,31 @@ impl KubeApiBuilder {
         self
     }
 
+    /// Serves HTTPS: a CA is made for this server, and a certificate for `localhost`,
+    /// `127.0.0.1`, `::1` and the address it listens on ([`KubeApi::ca_pem`];
+    /// [`write_kubeconfig`] writes it as `certificate-authority-data`). No client
+    /// certificates are asked for unless [`KubeApiBuilder::client_certs`] says so.
+    pub fn tls(mut self) -> Self {
+        self.tls.get_or_insert(ClientCerts::Off);
+        self
+    }
+
+    /// Serves HTTPS ([`KubeApiBuilder::tls`]) and asks for client certificates of its CA
+    /// ([`KubeApi::client_cert`]): [`ClientCerts::Optional`] verifies one when sent and lets
+    /// a client without one use its bearer token; [`ClientCerts::Required`] refuses, during
+    /// the TLS handshake, any client without one. A request over a connection with a
+    /// verified certificate is authenticated as its common name (no token needed) and
+    /// recorded with it ([`RecordedRequest::client_cn`]).
+    pub fn client_certs(mut self, mode: ClientCerts) -> Self {
+        self.tls = Some(mode);
+        self
+    }
+
+    /// [`KubeApiBuilder::client_certs`] with [`ClientCerts::Required`].
+    pub fn client_certs_required(self) -> Self {
+        self.client_certs(ClientCerts::Required)
+    }
+
     /// Serves on an already bound listener instead of binding [`KubeApiBuilder::addr`].
     /// [`KubeApi::come_up`] re-binds its address in the namespace of the thread that
     /// calls [`KubeApiBuilder::start`].
@@ -134,8 +169,13 @@ impl KubeApiBuilder {
             discovery: self.discovery,
             ..State::default()
         }));
-        let server = Server::start(listener, Arc::clone(&state))?;
-        Ok(KubeApi { state, server })
+        let tls = match self.tls {
+            Some(mode) => Some(Tls::new(listener.local_addr()?.ip(), mode)?),
+            None => None,
+        };
+        let config = tls.as_ref().map(Tls::server_config);
+        let server = Server::start(listener, Arc::clone(&state), config)?;
+        Ok(KubeApi { state, tls, server })
     }
 
     /// [`KubeApiBuilder::try_start`], panicking on failure.
@@ -159,6 +199,7 @@ impl KubeApi {
             token: None,
             listener: None,
             discovery: Vec::new(),
+            tls: None,
         }
     }
 
@@ -171,9 +212,31 @@ impl KubeApi {
         self.server.addr()
     }
 
-    /// `http://<addr>`: the `server` of a kubeconfig cluster.
+    /// `http://<addr>` (`https://` when serving TLS): the `server` of a kubeconfig cluster.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr())
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr())
+    }
+
+    /// The CA certificate (PEM) the server's certificate is signed by, when serving TLS.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.tls.as_ref().map(Tls::ca_pem)
+    }
+
+    /// Issues a client certificate of the server's CA for user `cn`; requests over a
+    /// connection presenting it are authenticated as `cn`. Panics unless serving TLS.
+    pub fn client_cert(&self, cn: &str) -> ClientCert {
+        let tls = self
+            .tls
+            .as_ref()
+            .expect("client certificates need a stand-in serving TLS");
+        let (cert, der) = tls
+            .issue(cn)
+            .unwrap_or_else(|e| panic!("issue a client certificate for {cn}: {e}"));
+        self.state()
+            .client_certs
+            .insert(der.as_ref().to_vec(), cn.to_owned());
+        cert
     }
 
     /// The token requests must carry, if any.
@@ -184,7 +247,24 @@ impl KubeApi {
     /// Changes the token requests must carry (`None`: stop checking). Takes effect for the
     /// next request, on connections already open too.
     pub fn set_token(&self, token: Option<&str>) {
-        self.state().token = token.map(str::to_owned);
+        let mut state = self.state();
+        state.token = token.map(str::to_owned);
+        state.old_tokens.clear();
+    }
+
+    /// Requires `token` from now on but keeps accepting the tokens it replaces, as a
+    /// rotated service-account token stays valid for a while after the kubelet writes the
+    /// new one; [`KubeApi::revoke_old_tokens`] ends that grace.
+    pub fn rotate_token(&self, token: &str) {
+        let mut state = self.state();
+        if let Some(old) = state.token.replace(token.to_owned()) {
+            state.old_tokens.push(old);
+        }
+    }
+
+    /// Stops accepting the tokens [`KubeApi::rotate_token`] replaced.
+    pub fn revoke_old_tokens(&self) {
+        self.state().old_tokens.clear();
     }
 
     /// Stores a pod as if it had just been created (replacing one of the same namespace and

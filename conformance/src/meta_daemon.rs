@@ -28,6 +28,8 @@ pub struct MetaDaemon {
     log: PathBuf,
     log_level: String,
     args: Vec<String>,
+    /// Environment variables on top of the test's (a pod's `KUBERNETES_SERVICE_HOST`, ...).
+    env: Vec<(String, String)>,
     /// Holds the socket's directory, the link and the log.
     dir: tempfile::TempDir,
 }
@@ -51,6 +53,21 @@ impl MetaDaemon {
     /// As [`MetaDaemon::start`], of the multi-call binary `binary` (a benchmark's release
     /// build).
     pub fn start_binary(binary: &Path, netns: &Netns, args: &[&str]) -> MetaDaemon {
+        MetaDaemon::start_binary_with_env(binary, netns, args, &[])
+    }
+
+    /// As [`MetaDaemon::start`], with `env` set in the daemon's environment (as the
+    /// kubelet sets `KUBERNETES_SERVICE_HOST` and `KUBERNETES_SERVICE_PORT` in a pod's).
+    pub fn start_with_env(netns: &Netns, args: &[&str], env: &[(&str, String)]) -> MetaDaemon {
+        MetaDaemon::start_binary_with_env(&meta_cni_binary(), netns, args, env)
+    }
+
+    fn start_binary_with_env(
+        binary: &Path,
+        netns: &Netns,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> MetaDaemon {
         let mut nl = kernel::Netlink::in_netns(netns).expect("netlink in the node namespace");
         let lo = nl.link_by_name("lo").expect("look lo up").expect("lo");
         nl.set_link_up(lo.index).expect("bring lo up");
@@ -63,6 +80,10 @@ impl MetaDaemon {
             log: dir.path().join("daemon.log"),
             log_level: std::env::var("META_CNI_LOG").unwrap_or_else(|_| "info".into()),
             args: args.iter().map(|a| a.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             dir,
         };
         daemon.restart();
@@ -78,6 +99,7 @@ impl MetaDaemon {
         cmd.args(["--socket", &self.socket.display().to_string()])
             .args(["--metrics-address", &health])
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("META_CNI_LOG", &self.log_level)
             .env("META_CNI_LOG_FILE", &self.log)
             .stdin(Stdio::null())

@@ -26,6 +26,8 @@ pub(crate) struct Request<'a> {
     pub(crate) content_type: Option<&'a str>,
     /// The `Authorization` header.
     pub(crate) authorization: Option<&'a str>,
+    /// The common name of the verified client certificate the connection presented.
+    pub(crate) client_cn: Option<&'a str>,
     /// The whole body.
     pub(crate) body: &'a [u8],
 }
@@ -82,6 +84,8 @@ fn record(state: &mut State, request: &Request<'_>, status: u16) {
         query: request.query.map(str::to_owned),
         content_type: request.content_type.map(str::to_owned),
         body: String::from_utf8_lossy(request.body).into_owned(),
+        token: bearer_token(request.authorization).map(str::to_owned),
+        client_cn: request.client_cn.map(str::to_owned),
         status,
     });
 }
@@ -110,8 +114,16 @@ fn gate(state: &mut State, request: &Request<'_>) -> Option<Reply> {
     if let Some(code) = state.faults.take(request.path) {
         return Some(Reply::injected(code));
     }
+    // A verified client certificate authenticates as a real API server takes it: its CN
+    // is the user, and no token is needed.
+    if request.client_cn.is_some() {
+        return None;
+    }
     if let Some(token) = &state.token {
-        if bearer_token(request.authorization) != Some(token.as_str()) {
+        let sent = bearer_token(request.authorization);
+        let accepted = sent == Some(token.as_str())
+            || sent.is_some_and(|sent| state.old_tokens.iter().any(|old| old == sent));
+        if !accepted {
             return Some(Reply::failure(status::unauthorized()));
         }
     }
@@ -202,6 +214,7 @@ mod tests {
             query: None,
             content_type: None,
             authorization: None,
+            client_cn: None,
             body: b"",
         }
     }
@@ -236,5 +249,56 @@ mod tests {
         assert_eq!(handle(&mut state, &authorized).status, 200);
         let statuses: Vec<u16> = state.requests.iter().map(|r| r.status).collect();
         assert_eq!(statuses, [429, 401, 200]);
+    }
+
+    #[test]
+    fn old_tokens_in_their_grace_and_client_certificates_are_accepted_and_recorded() {
+        let mut state = State {
+            token: Some("new".into()),
+            old_tokens: vec!["old".into()],
+            ..State::default()
+        };
+        state
+            .store
+            .create(Kind::Pod, json!({"metadata": {"name": "p"}}));
+        let path = "/api/v1/namespaces/default/pods/p";
+        let with = |authorization, client_cn| Request {
+            authorization,
+            client_cn,
+            ..get(path)
+        };
+        assert_eq!(
+            handle(&mut state, &with(Some("Bearer old"), None)).status,
+            200
+        );
+        assert_eq!(
+            handle(&mut state, &with(Some("Bearer new"), None)).status,
+            200
+        );
+        assert_eq!(
+            handle(&mut state, &with(Some("Bearer x"), None)).status,
+            401
+        );
+        assert_eq!(handle(&mut state, &with(None, Some("alice"))).status, 200);
+        state.old_tokens.clear();
+        assert_eq!(
+            handle(&mut state, &with(Some("Bearer old"), None)).status,
+            401
+        );
+        let seen: Vec<(Option<&str>, Option<&str>, u16)> = state
+            .requests
+            .iter()
+            .map(|r| (r.token.as_deref(), r.client_cn.as_deref(), r.status))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Some("old"), None, 200),
+                (Some("new"), None, 200),
+                (Some("x"), None, 401),
+                (None, Some("alice"), 200),
+                (Some("old"), None, 401),
+            ]
+        );
     }
 }

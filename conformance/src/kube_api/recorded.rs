@@ -15,6 +15,11 @@ pub struct RecordedRequest {
     pub content_type: Option<String>,
     /// The request body (lossy UTF-8; empty for a GET).
     pub body: String,
+    /// The bearer token sent, if any (whether it was accepted or not).
+    pub token: Option<String>,
+    /// The common name of the verified client certificate the connection presented: the
+    /// user the request was authenticated as.
+    pub client_cn: Option<String>,
     /// The HTTP status the stand-in answered with (including injected failures and 401s).
     pub status: u16,
 }

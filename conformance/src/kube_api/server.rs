@@ -1,5 +1,6 @@
 //! The HTTP/1.1 server: hyper on a current-thread tokio runtime that runs on a thread of its
-//! own, serving [`handler::handle`] on a listening socket the caller bound.
+//! own, serving [`handler::handle`] on a listening socket the caller bound, over plain TCP
+//! or TLS.
 //!
 //! A socket belongs to the network namespace of the thread that created it, so the listener
 //! is always bound outside the runtime: by the caller at start, and at
@@ -21,8 +22,10 @@ use hyper::service::service_fn;
 use hyper::Response;
 use hyper_util::rt::TokioIo;
 use kernel::Netns;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use super::handler::{self, Reply};
 use super::state::{self, State};
@@ -37,6 +40,8 @@ pub(crate) struct Server {
     netns: Option<Netns>,
     runtime: tokio::runtime::Handle,
     state: Arc<Mutex<State>>,
+    /// Set: HTTPS.
+    tls: Option<Arc<rustls::ServerConfig>>,
     /// The accept loop, while the server is up.
     listening: Mutex<Option<Listening>>,
     stop_runtime: Option<oneshot::Sender<()>>,
@@ -53,8 +58,12 @@ struct Listening {
 }
 
 impl Server {
-    /// Serves `state` on `listener` until dropped.
-    pub(crate) fn start(listener: TcpListener, state: Arc<Mutex<State>>) -> io::Result<Server> {
+    /// Serves `state` on `listener` (HTTPS with `tls`) until dropped.
+    pub(crate) fn start(
+        listener: TcpListener,
+        state: Arc<Mutex<State>>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<Server> {
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -76,6 +85,7 @@ impl Server {
             netns: Netns::current().ok(),
             runtime: handle,
             state,
+            tls,
             listening: Mutex::new(None),
             stop_runtime: Some(stop_runtime),
             thread: Some(thread),
@@ -128,6 +138,7 @@ impl Server {
         self.runtime.spawn(accept_loop(
             listener,
             Arc::clone(&self.state),
+            self.tls.clone().map(TlsAcceptor::from),
             stop_rx,
             stopped_tx,
         ));
@@ -195,6 +206,7 @@ fn bind_again(netns: Option<&Netns>, addr: SocketAddr) -> io::Result<TcpListener
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     state: Arc<Mutex<State>>,
+    tls: Option<TlsAcceptor>,
     mut stop: oneshot::Receiver<()>,
     stopped: mpsc::Sender<()>,
 ) {
@@ -204,7 +216,11 @@ async fn accept_loop(
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
-                    connections.spawn(serve_connection(stream, Arc::clone(&state)));
+                    let state = Arc::clone(&state);
+                    match tls.clone() {
+                        Some(tls) => connections.spawn(serve_tls(stream, tls, state)),
+                        None => connections.spawn(serve_connection(stream, state, None)),
+                    };
                 }
                 // Out of file descriptors or similar: try again shortly.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -217,10 +233,35 @@ async fn accept_loop(
     let _ = stopped.send(());
 }
 
+/// The TLS handshake, then [`serve_connection`] as the user of the client's certificate (if
+/// it sent one the server's CA issued). A failed handshake (no certificate where one is
+/// required, an unknown CA, a client that gives up) closes the connection.
+async fn serve_tls(stream: tokio::net::TcpStream, tls: TlsAcceptor, state: Arc<Mutex<State>>) {
+    let handshake = tokio::time::timeout(Duration::from_secs(10), tls.accept(stream)).await;
+    let Ok(Ok(stream)) = handshake else {
+        return;
+    };
+    let client_cn = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|cert| {
+            let state = state::lock(&state);
+            state.client_certs.get(cert.as_ref()).cloned()
+        });
+    serve_connection(stream, state, client_cn).await;
+}
+
 /// Serves HTTP/1.1 requests on one connection (keep-alive included) until the client
-/// closes it.
-async fn serve_connection(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
-    let service = service_fn(move |request| respond(request, Arc::clone(&state)));
+/// closes it; `client_cn` is the user its client certificate authenticated.
+async fn serve_connection<S>(stream: S, state: Arc<Mutex<State>>, client_cn: Option<String>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let client_cn: Option<Arc<str>> = client_cn.map(Arc::from);
+    let service =
+        service_fn(move |request| respond(request, Arc::clone(&state), client_cn.clone()));
     // A client that goes away mid-request is the client's business.
     let _ = http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
@@ -232,6 +273,7 @@ async fn serve_connection(stream: tokio::net::TcpStream, state: Arc<Mutex<State>
 async fn respond(
     request: hyper::Request<Incoming>,
     state: Arc<Mutex<State>>,
+    client_cn: Option<Arc<str>>,
 ) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
     let (parts, body) = request.into_parts();
     let body = match body.collect().await {
@@ -245,6 +287,7 @@ async fn respond(
         query: parts.uri.query(),
         content_type: header(CONTENT_TYPE),
         authorization: header(AUTHORIZATION),
+        client_cn: client_cn.as_deref(),
         body: &body,
     };
     if watch::requested(request.query) {

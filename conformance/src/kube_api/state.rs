@@ -1,5 +1,6 @@
 //! Everything the stand-in knows, behind one lock: objects, token, faults, delay, the log.
 
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -16,6 +17,11 @@ pub(crate) struct State {
     pub(crate) store: Store,
     /// The bearer token requests must carry; `None` accepts any request.
     pub(crate) token: Option<String>,
+    /// Tokens replaced by [`super::KubeApi::rotate_token`] and still accepted, as a
+    /// rotated service-account token stays valid for a while.
+    pub(crate) old_tokens: Vec<String>,
+    /// The client certificates issued (DER) and the user each authenticates as.
+    pub(crate) client_certs: HashMap<Vec<u8>, String>,
     /// Failures waiting to be injected.
     pub(crate) faults: Faults,
     /// How long every answer waits before it is sent.

@@ -3,16 +3,14 @@
 //! cache has no answer (a pod or NAD made a moment ago, a pod whose UID the cache does not
 //! know yet), and the one PATCH of `network-status` per ADD, as a plugin call sends it.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Api as Resources, Client, Config, Resource};
+use kube::{Api as Resources, Client, Resource};
 use nad_crd::{NetworkAttachmentDefinition, NetworkStatus};
 use serde::de::DeserializeOwned;
 use tokio::runtime::Handle;
@@ -20,6 +18,7 @@ use tokio::runtime::Handle;
 use super::metrics::Metrics;
 use super::settings::Settings;
 use crate::meta::cluster_view::ClusterView;
+use crate::meta::kube_config::KubeSource;
 use crate::meta::{Api, ApiError};
 
 /// The watch caches and the client for what they cannot answer.
@@ -46,19 +45,12 @@ impl std::fmt::Debug for Cluster {
 
 /// A client for watches: as the calls' client but with no read timeout, since a watch
 /// waits for events (the server ends it after `timeoutSeconds`).
-async fn watch_client(kubeconfig: &Path) -> Result<Client, ApiError> {
-    let bad = |source| ApiError::Kubeconfig {
-        path: kubeconfig.to_path_buf(),
-        source,
-    };
-    let file = Kubeconfig::read_from(kubeconfig).map_err(bad)?;
-    let mut config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-        .await
-        .map_err(bad)?;
+async fn watch_client(source: &KubeSource) -> Result<Client, ApiError> {
+    let mut config = source.config().await?;
     config.read_timeout = None;
-    Client::try_from(config).map_err(|source| ApiError::Client {
-        path: kubeconfig.to_path_buf(),
-        source,
+    Client::try_from(config).map_err(|e| ApiError::Client {
+        from: source.to_string(),
+        source: e,
     })
 }
 
@@ -94,20 +86,21 @@ where
 }
 
 impl Cluster {
-    /// Connects with `settings`' kubeconfig and starts the watches on `runtime`.
+    /// Connects through `source` (a kubeconfig, the service account) and starts the
+    /// watches on `runtime`.
     pub(crate) fn start(
         runtime: &Handle,
-        kubeconfig: &Path,
+        source: &KubeSource,
         settings: &Settings,
         metrics: Arc<Metrics>,
     ) -> Result<Cluster, ApiError> {
         let api = Api::on_runtime(
             runtime.clone(),
-            kubeconfig,
+            source,
             settings.api_timeout,
             settings.api_retries,
         )?;
-        let client = runtime.block_on(watch_client(kubeconfig))?;
+        let client = runtime.block_on(watch_client(source))?;
         let mut synced = Vec::new();
         let pods = settings.node_name.as_ref().map(|node| {
             let config = watcher::Config::default().fields(&format!("spec.nodeName={node}"));

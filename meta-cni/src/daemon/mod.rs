@@ -32,6 +32,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{watch, Semaphore};
 
 use crate::meta::cluster_view;
+use crate::meta::kube_config::{self, KubeSource};
 use cluster::Cluster;
 use error::DaemonError;
 use health::Health;
@@ -84,16 +85,21 @@ fn run(settings: Settings) -> Result<(), DaemonError> {
         observed.delegate(plugin_type, took)
     }));
     crate::meta::parallel::set_default(!settings.sequential);
+    if let Some(dir) = &settings.service_account_dir {
+        // The calls this daemon serves use its service account, not the default mount.
+        kube_config::set_default_service_account_dir(dir.clone());
+    }
+    let source = KubeSource::from_env(
+        settings.kubeconfig.clone(),
+        settings.service_account_dir.clone(),
+    );
     let mut policy = None;
-    let cluster = match &settings.kubeconfig {
-        Some(kubeconfig) => {
-            let cluster = Cluster::start(
-                runtime.handle(),
-                kubeconfig,
-                &settings,
-                Arc::clone(&metrics),
-            )
-            .map_err(|source| DaemonError::Cluster { source })?;
+    let cluster = match source {
+        Some(source) => {
+            tracing::info!("cluster: {source}");
+            let cluster =
+                Cluster::start(runtime.handle(), &source, &settings, Arc::clone(&metrics))
+                    .map_err(|source| DaemonError::Cluster { source })?;
             let cluster = Arc::new(cluster);
             let view: Arc<dyn cluster_view::ClusterView> = if settings.policy_updates {
                 let watch = Arc::new(PolicyWatch::start(runtime.handle(), cluster.watch_client()));
@@ -106,7 +112,7 @@ fn run(settings: Settings) -> Result<(), DaemonError> {
             } else {
                 Arc::clone(&cluster) as _
             };
-            cluster_view::install(kubeconfig.clone(), view);
+            cluster_view::install(source, view);
             Some(cluster)
         }
         None => None,

@@ -1,7 +1,8 @@
 //! The daemon's command line: `meta-cni-daemon [--socket PATH] [--kubeconfig PATH]
-//! [--node-name NAME] [--metrics-address ADDR] [--max-concurrent N] [--sequential]
-//! [--api-timeout-seconds S] [--api-retries N] [--cni-dir PATH]... [--no-policy-updates]`.
-//! Every value is checked here, naming the flag, before anything is started.
+//! [--service-account-dir PATH] [--node-name NAME] [--metrics-address ADDR]
+//! [--max-concurrent N] [--sequential] [--api-timeout-seconds S] [--api-retries N]
+//! [--cni-dir PATH]... [--no-policy-updates]`. Every value is checked here, naming the flag,
+//! before anything is started.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,10 +44,15 @@ pub(crate) enum SettingsError {
 pub(crate) struct Settings {
     /// `--socket`: the Unix socket the shims connect to.
     pub(crate) socket: PathBuf,
-    /// `--kubeconfig`: watches and the API for calls whose netconf names the same file;
-    /// without it the daemon serves standalone calls only (and any other reads the API
-    /// itself).
+    /// `--kubeconfig`: watches and the API for calls whose netconf names the same file.
+    /// Without it, in a pod (`KUBERNETES_SERVICE_HOST` set), the pod's service account
+    /// serves the watches and the calls whose netconf names no kubeconfig, as Multus's
+    /// thick daemon runs; elsewhere the daemon serves standalone calls only (and any other
+    /// call reads the API itself).
     pub(crate) kubeconfig: Option<PathBuf>,
+    /// `--service-account-dir`: where the pod's service account is mounted (default the
+    /// kubelet's `/var/run/secrets/kubernetes.io/serviceaccount`).
+    pub(crate) service_account_dir: Option<PathBuf>,
     /// `--node-name` (default `$NODE_NAME`): the pods watched are this node's
     /// (`spec.nodeName`); without it no pod is cached and every lookup is a GET.
     pub(crate) node_name: Option<String>,
@@ -78,6 +84,7 @@ impl Settings {
         let mut settings = Settings {
             socket: DEFAULT_SOCKET.into(),
             kubeconfig: None,
+            service_account_dir: None,
             node_name: node_env.filter(|n| !n.is_empty()),
             metrics: DEFAULT_METRICS.parse().expect("the default address parses"),
             max_concurrent: DEFAULT_MAX_CONCURRENT,
@@ -101,6 +108,7 @@ impl Settings {
                 "--cni-dir" => "--cni-dir",
                 "--socket" => "--socket",
                 "--kubeconfig" => "--kubeconfig",
+                "--service-account-dir" => "--service-account-dir",
                 "--node-name" => "--node-name",
                 "--metrics-address" => "--metrics-address",
                 "--max-concurrent" => "--max-concurrent",
@@ -115,7 +123,7 @@ impl Settings {
                 why,
             };
             match flag {
-                "--socket" | "--kubeconfig" | "--cni-dir" => {
+                "--socket" | "--kubeconfig" | "--cni-dir" | "--service-account-dir" => {
                     let path = PathBuf::from(&value);
                     if !path.is_absolute() {
                         return Err(invalid("must be an absolute path"));
@@ -123,7 +131,8 @@ impl Settings {
                     match flag {
                         "--socket" => settings.socket = path,
                         "--kubeconfig" => settings.kubeconfig = Some(path),
-                        _ => settings.cni_dirs.push(path),
+                        "--cni-dir" => settings.cni_dirs.push(path),
+                        _ => settings.service_account_dir = Some(path),
                     }
                 }
                 "--node-name" => {
@@ -218,6 +227,10 @@ mod tests {
             (&["--node-name", "Bad_Name"][..], "--node-name"),
             (&["--kubeconfig"][..], "--kubeconfig"),
             (&["--cni-dir", "cache"][..], "--cni-dir"),
+            (
+                &["--service-account-dir", "sa"][..],
+                "--service-account-dir",
+            ),
         ] {
             let e = parse(args).unwrap_err().to_string();
             assert!(e.contains(flag), "{e}");

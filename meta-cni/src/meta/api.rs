@@ -3,17 +3,18 @@
 //! MultiNetworkPolicies and, when there is any, every namespace and pod. The client runs on a current-thread runtime made only here, so
 //! standalone calls never start one. Each attempt is bounded by the configured timeout; 5xx,
 //! 429, timeouts and connection failures are retried with backoff, anything else fails at
-//! once. The kubeconfig (and a token file it names) is read fresh by every call.
+//! once; so is a TLS handshake that fails (a server certificate of another CA, a client
+//! certificate refused), named with the server. The configuration ([`KubeSource`]: a
+//! kubeconfig, or the pod's service account) and a token file it names are read fresh by
+//! every call.
 
 use std::future::Future;
-use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::resource::v1::{ResourceClaim, ResourceSlice};
 use kube::api::{ListParams, Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api as Resources, Client, Config};
+use kube::{Api as Resources, Client};
 use tokio::runtime::{Handle, Runtime};
 
 use nad_crd::{
@@ -21,6 +22,7 @@ use nad_crd::{
 };
 
 use super::error::{ApiError, AttemptFailure};
+use super::kube_config::KubeSource;
 use super::policy_context::PolicyObjects;
 
 /// The first retry's delay; each later one doubles, up to [`MAX_BACKOFF`].
@@ -49,6 +51,8 @@ impl Driver {
 pub(crate) struct Api {
     runtime: Driver,
     client: Client,
+    /// The API server's URL, for errors.
+    server: String,
     timeout: Duration,
     retries: u32,
 }
@@ -70,6 +74,25 @@ fn transient(e: &kube::Error) -> bool {
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,
         _ => false,
     }
+}
+
+/// rustls's reason when `e` is a failed TLS handshake, found down its chain of sources.
+/// An `io::Error` hides the error it wraps from `source()` (it answers with that error's
+/// source), so the walk steps into it instead.
+fn tls_failure(e: &kube::Error) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = next {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        next = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    None
 }
 
 /// A failure that retrying will not fix.
@@ -95,10 +118,10 @@ fn refused(what: &str, e: kube::Error) -> ApiError {
 }
 
 impl Api {
-    /// Reads `kubeconfig` and builds a client whose every request is bounded by `timeout`
+    /// Reads `source` and builds a client whose every request is bounded by `timeout`
     /// and retried up to `retries` times.
     pub(crate) fn connect(
-        kubeconfig: &Path,
+        source: &KubeSource,
         timeout: Duration,
         retries: u32,
     ) -> Result<Api, ApiError> {
@@ -106,7 +129,7 @@ impl Api {
             .enable_all()
             .build()
             .map_err(|source| ApiError::Runtime { source })?;
-        Api::on(Driver::Own(runtime), kubeconfig, timeout, retries)
+        Api::on(Driver::Own(runtime), source, timeout, retries)
     }
 
     /// As [`Api::connect`], for a process with a multi-thread runtime: the client's
@@ -114,42 +137,42 @@ impl Api {
     /// it (a blocking thread of it included).
     pub(crate) fn on_runtime(
         runtime: Handle,
-        kubeconfig: &Path,
+        source: &KubeSource,
         timeout: Duration,
         retries: u32,
     ) -> Result<Api, ApiError> {
-        Api::on(Driver::Shared(runtime), kubeconfig, timeout, retries)
+        Api::on(Driver::Shared(runtime), source, timeout, retries)
     }
 
     fn on(
         runtime: Driver,
-        kubeconfig: &Path,
+        source: &KubeSource,
         timeout: Duration,
         retries: u32,
     ) -> Result<Api, ApiError> {
-        let bad = |source| ApiError::Kubeconfig {
-            path: kubeconfig.to_path_buf(),
-            source,
-        };
-        let file = Kubeconfig::read_from(kubeconfig).map_err(bad)?;
-        let client = runtime.block_on(async {
-            let mut config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-                .await
-                .map_err(bad)?;
+        let (client, server) = runtime.block_on(async {
+            let mut config = source.config().await?;
             // kube retries 429, 503 and 504 itself by default (up to 15 times, backing off):
             // this module's policy (`apiRetries`, `apiTimeoutSeconds` per attempt) is the only one.
             config.default_retry = false;
             config.connect_timeout = Some(timeout);
             config.read_timeout = Some(timeout);
             config.write_timeout = Some(timeout);
-            Client::try_from(config).map_err(|source| ApiError::Client {
-                path: kubeconfig.to_path_buf(),
-                source,
-            })
+            let server = config
+                .cluster_url
+                .to_string()
+                .trim_end_matches('/')
+                .to_owned();
+            let client = Client::try_from(config).map_err(|e| ApiError::Client {
+                from: source.to_string(),
+                source: e,
+            })?;
+            Ok::<_, ApiError>((client, server))
         })?;
         Ok(Api {
             runtime,
             client,
+            server,
             timeout,
             retries,
         })
@@ -177,6 +200,13 @@ impl Api {
             let outcome = tokio::time::timeout(self.timeout, request(self.client.clone())).await;
             let why = match outcome {
                 Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) if tls_failure(&e).is_some() => {
+                    return Err(ApiError::Tls {
+                        server: self.server.clone(),
+                        what: what.to_string(),
+                        why: tls_failure(&e).unwrap_or_default(),
+                    });
+                }
                 Ok(Err(e)) if transient(&e) => AttemptFailure::Kube(e),
                 Ok(Err(e)) => return Err(refused(what, e)),
                 Err(_) => AttemptFailure::Timeout(self.timeout),

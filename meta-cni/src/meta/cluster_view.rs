@@ -1,9 +1,9 @@
 //! Pods and NADs from a long-running process instead of a client made for one call: the
 //! daemon (thick mode) installs its watch caches here once, and every call it serves whose
-//! `kubeconfig` is the daemon's reads through them. Nothing is installed in a plugin run by
+//! cluster configuration ([`KubeSource`]: its kubeconfig, or its service account) is the
+//! daemon's reads through them. Nothing is installed in a plugin run by
 //! the runtime, so thin mode is unchanged.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -11,6 +11,7 @@ use nad_crd::{NetworkAttachmentDefinition, NetworkStatus};
 
 use super::api::Api;
 use super::error::ApiError;
+use super::kube_config::KubeSource;
 use super::policy_context::PolicyObjects;
 
 /// What a call needs from the cluster, answered from caches where they can.
@@ -45,25 +46,23 @@ pub(crate) trait ClusterView: Send + Sync {
     ) -> Result<(), ApiError>;
 }
 
-/// The installed view, with the kubeconfig it serves.
-static INSTALLED: OnceLock<(PathBuf, Arc<dyn ClusterView>)> = OnceLock::new();
+/// The installed view, with the configuration it serves.
+static INSTALLED: OnceLock<(KubeSource, Arc<dyn ClusterView>)> = OnceLock::new();
 
-/// Installs `view` for calls whose `kubeconfig` is `kubeconfig`; once per process (a second
+/// Installs `view` for calls whose configuration is `source`; once per process (a second
 /// call changes nothing and says so).
-pub(crate) fn install(kubeconfig: PathBuf, view: Arc<dyn ClusterView>) -> bool {
-    INSTALLED.set((kubeconfig, view)).is_ok()
+pub(crate) fn install(source: KubeSource, view: Arc<dyn ClusterView>) -> bool {
+    INSTALLED.set((source, view)).is_ok()
 }
 
-/// The view serving `kubeconfig`, if one is installed for it.
-pub(crate) fn for_kubeconfig(kubeconfig: &Path) -> Option<Arc<dyn ClusterView>> {
-    let (path, view) = INSTALLED.get()?;
-    if path == kubeconfig {
+/// The view serving `source`, if one is installed for it.
+pub(crate) fn for_source(source: &KubeSource) -> Option<Arc<dyn ClusterView>> {
+    let (installed, view) = INSTALLED.get()?;
+    if installed == source {
         return Some(Arc::clone(view));
     }
     tracing::info!(
-        "the daemon watches through {}, not {}: this call reads the API itself",
-        path.display(),
-        kubeconfig.display()
+        "the daemon watches through {installed}, not {source}: this call reads the API itself"
     );
     None
 }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use cni::Request;
 
 use super::error::ConfigError;
+use super::kube_config::KubeSource;
 
 /// Multus's defaults.
 const DEFAULT_CONF_DIR: &str = "/etc/cni/multus/net.d";
@@ -49,8 +50,10 @@ pub(crate) struct MetaConf {
     pub(crate) delegates: Vec<Value>,
     /// `defaultNetworks`.
     pub(crate) default_networks: Vec<String>,
-    /// `kubeconfig`: Kubernetes mode when set.
-    pub(crate) kubeconfig: Option<PathBuf>,
+    /// Kubernetes mode when set: `kubeconfig`, else the pod's service account when
+    /// `KUBERNETES_SERVICE_HOST` is set (in `serviceAccountDir`, default the kubelet's
+    /// mount), as Multus chooses.
+    pub(crate) kube: Option<KubeSource>,
     /// `confDir`.
     pub(crate) conf_dir: PathBuf,
     /// `cniDir`: where the per-attachment cache lives.
@@ -198,6 +201,17 @@ impl MetaConf {
             ]
         });
         let kubeconfig = field::<PathBuf>(req, "kubeconfig")?.filter(|p| !p.as_os_str().is_empty());
+        let service_account_dir = match field::<PathBuf>(req, "serviceAccountDir")? {
+            Some(dir) if !dir.is_absolute() => {
+                return Err(invalid(
+                    "serviceAccountDir",
+                    dir.display(),
+                    "must be an absolute path",
+                ))
+            }
+            dir => dir,
+        };
+        let kube = KubeSource::from_env(kubeconfig, service_account_dir);
         let result_mode = match field::<String>(req, "resultMode")?.as_deref() {
             Some("merged") => ResultMode::Merged,
             Some("cluster") => ResultMode::Cluster,
@@ -210,7 +224,7 @@ impl MetaConf {
             }
             // CRI-O takes every IP of the result as a pod IP: in Kubernetes mode only the
             // cluster network's belong there (network-status carries the rest).
-            None if kubeconfig.is_some() => ResultMode::Cluster,
+            None if kube.is_some() => ResultMode::Cluster,
             None => ResultMode::Merged,
         };
         let api_retries = match field::<u32>(req, "apiRetries")? {
@@ -262,7 +276,7 @@ impl MetaConf {
             networks,
             result_mode,
             runtime_config: req.netconf.runtime_config.clone().unwrap_or_default(),
-            kubeconfig,
+            kube,
             api_timeout: seconds(req, "apiTimeoutSeconds", DEFAULT_API_TIMEOUT)?,
             api_retries,
             readiness_file: field::<PathBuf>(req, "readinessindicatorfile")?

@@ -19,6 +19,8 @@ use std::time::Duration;
 use cni::Command;
 use nad_crd::{AnnotationError, NadConfigError};
 
+use super::kube_config::KubeConfigError;
+
 /// The meta netconf is invalid.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
@@ -198,15 +200,23 @@ pub(crate) enum ApiError {
     /// The client's current-thread runtime did not start.
     #[error("start the Kubernetes client's runtime")]
     Runtime { source: io::Error },
-    /// The kubeconfig does not read or does not make a client config.
-    #[error("invalid kubeconfig {:?}", .path.display().to_string())]
-    Kubeconfig {
-        path: PathBuf,
-        source: kube::config::KubeconfigError,
+    /// The kubeconfig or the service account does not make a client config.
+    #[error(transparent)]
+    Config(#[from] KubeConfigError),
+    /// The client could not be built from the configuration `from` (a kubeconfig, the
+    /// service account).
+    #[error("invalid {from}")]
+    Client { from: String, source: kube::Error },
+    /// The TLS handshake with the API server failed: its certificate is not of the CA
+    /// configured, or it refused ours. Retrying will not change that.
+    #[error("Kubernetes API {server}: {what}: TLS handshake failed")]
+    Tls {
+        /// The API server's URL.
+        server: String,
+        what: String,
+        /// rustls's reason (`invalid peer certificate: UnknownIssuer`, ...).
+        why: String,
     },
-    /// The client could not be built from the kubeconfig.
-    #[error("invalid kubeconfig {:?}", .path.display().to_string())]
-    Client { path: PathBuf, source: kube::Error },
     /// The API answered with an error status that retrying will not change.
     #[error("Kubernetes API: {what}: {status} {reason}")]
     Refused {

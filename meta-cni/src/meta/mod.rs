@@ -25,6 +25,7 @@ mod devices;
 mod error;
 pub(crate) mod explain;
 pub(crate) mod inspect;
+pub(crate) mod kube_config;
 mod merge;
 mod nad_dir;
 mod network_status;

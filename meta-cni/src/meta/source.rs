@@ -3,9 +3,9 @@
 //! policy objects in `policyDir` and no pod object (standalone mode). The API client is made on first use, so a DEL served from the cache
 //! never starts one. Unit tests plan against a third, fixed set of NADs.
 
+use super::kube_config::KubeSource;
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use cni::Request;
@@ -77,10 +77,11 @@ type NadAnswer = Result<Option<NetworkAttachmentDefinition>, Arc<ApiError>>;
 
 /// Where the NADs of a call come from.
 enum Backend {
-    /// Kubernetes mode: the API, its client made on first use.
+    /// Kubernetes mode: the API, its client made on first use (boxed: the client is
+    /// large, and most calls never make it).
     Api {
-        kubeconfig: PathBuf,
-        client: OnceCell<Api>,
+        kube: KubeSource,
+        client: OnceCell<Box<Api>>,
     },
     /// Kubernetes mode inside the daemon: its watch caches (see [`cluster_view`]).
     Cluster(Arc<dyn ClusterView>),
@@ -103,11 +104,11 @@ pub(crate) struct Source<'a> {
 impl<'a> Source<'a> {
     /// A source for `conf`; nothing is read or connected yet.
     pub(crate) fn new(conf: &'a MetaConf) -> Source<'a> {
-        let backend = match &conf.kubeconfig {
-            Some(kubeconfig) => match cluster_view::for_kubeconfig(kubeconfig) {
+        let backend = match &conf.kube {
+            Some(kube) => match cluster_view::for_source(kube) {
                 Some(view) => Backend::Cluster(view),
                 None => Backend::Api {
-                    kubeconfig: kubeconfig.clone(),
+                    kube: kube.clone(),
                     client: OnceCell::new(),
                 },
             },
@@ -149,15 +150,15 @@ impl<'a> Source<'a> {
         if let Backend::Cluster(view) = &self.backend {
             return Ok(Some(view.api()));
         }
-        let Backend::Api { kubeconfig, client } = &self.backend else {
+        let Backend::Api { kube, client } = &self.backend else {
             return Ok(None);
         };
         if client.get().is_none() {
-            let api = Api::connect(kubeconfig, self.conf.api_timeout, self.conf.api_retries)?;
+            let api = Api::connect(kube, self.conf.api_timeout, self.conf.api_retries)?;
             // Only this thread fills the cell: it was empty a line above.
-            let _ = client.set(api);
+            let _ = client.set(Box::new(api));
         }
-        Ok(client.get())
+        Ok(client.get().map(|api| &**api))
     }
 
     /// Where the NAD `namespace/name` was looked for, for the error saying it is not there.

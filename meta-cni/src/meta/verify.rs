@@ -78,7 +78,7 @@ pub(crate) fn verify(
     };
     if let Some(dir) = nad_dir {
         conf.nad_dir = dir.to_path_buf();
-    } else if conf.kubeconfig.is_some() {
+    } else if conf.kube.is_some() {
         // Kubernetes mode reads NADs from the API: nothing on disk to check.
         return (Vec::new(), 0);
     }

@@ -151,10 +151,14 @@ impl Coded for ApiError {
     fn code(&self) -> ErrorCode {
         match self {
             ApiError::Runtime { .. } => ErrorCode::INTERNAL,
-            ApiError::Kubeconfig { .. } | ApiError::Client { .. } => {
-                ErrorCode::INVALID_NETWORK_CONFIG
+            // The environment names the API server: a bad port there is the environment's.
+            ApiError::Config(
+                KubeConfigError::MissingVariable { .. } | KubeConfigError::InvalidVariable { .. },
+            ) => ErrorCode::INVALID_ENVIRONMENT,
+            ApiError::Config(_) | ApiError::Client { .. } => ErrorCode::INVALID_NETWORK_CONFIG,
+            ApiError::Refused { .. } | ApiError::Failed { .. } | ApiError::Tls { .. } => {
+                ErrorCode::KUBERNETES_API
             }
-            ApiError::Refused { .. } | ApiError::Failed { .. } => ErrorCode::KUBERNETES_API,
             ApiError::Decode { .. } => ErrorCode::DECODING_FAILURE,
             ApiError::GaveUp { .. } => ErrorCode::TRY_AGAIN_LATER,
             ApiError::PodGone { .. } => ErrorCode::UNKNOWN_CONTAINER,
@@ -164,7 +168,21 @@ impl Coded for ApiError {
     fn details(&self) -> String {
         match self {
             ApiError::Runtime { source } => source.to_string(),
-            ApiError::Kubeconfig { source, .. } => source.to_string(),
+            ApiError::Config(e) => match e {
+                KubeConfigError::Kubeconfig { source, .. }
+                | KubeConfigError::InCluster { source, .. } => source.to_string(),
+                KubeConfigError::ServiceAccountFile { source, .. } => source.to_string(),
+                KubeConfigError::MissingVariable { .. } => {
+                    format!(
+                        "it is set with {}",
+                        crate::meta::kube_config::SERVICE_HOST_ENV
+                    )
+                }
+                KubeConfigError::InvalidVariable { .. } => "a number from 1 to 65535".into(),
+            },
+            ApiError::Tls { server, why, .. } => {
+                format!("{why} (is the CA configured for {server} the one that signed its certificate?)")
+            }
             ApiError::Client { source, .. } | ApiError::Failed { source, .. } => source.to_string(),
             ApiError::Refused { message, .. } => message.clone(),
             ApiError::Decode { source, .. } => source.to_string(),
