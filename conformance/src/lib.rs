@@ -12,6 +12,7 @@ pub mod eni_stand_in;
 pub mod inspect;
 pub mod kernel_state;
 pub mod kube_api;
+pub mod kube_node;
 pub mod kubelet_stand_in;
 pub mod libcni;
 pub mod meta_daemon;

@@ -15,7 +15,8 @@ use conformance::kube_api::{
     write_service_account, write_token_file, ClientCerts, KubeApi, KubeApiBuilder, RecordedRequest,
     SERVICE_ACCOUNT_TOKEN,
 };
-use conformance::meta_pod::{bridge_nad, MetaPod};
+use conformance::kube_node::KubeNode;
+use conformance::meta_pod::MetaPod;
 use conformance::{Call, Output, PluginSet};
 use serde_json::{json, Value};
 
@@ -32,37 +33,9 @@ impl TlsNode {
     /// `kube-system/cluster`, `default/net-a`, `default/net-b` and pod `default/pod-a`
     /// (networks `net-a@data0, net-b`).
     fn new(builder: KubeApiBuilder) -> TlsNode {
-        let pod = MetaPod::new();
-        let mut nl = conformance::inspect::netlink(&pod.node);
-        let lo = nl.link_by_name("lo").unwrap().unwrap();
-        nl.set_link_up(lo.index).unwrap();
-        let api = netns(&pod.node).run(|| builder.start()).unwrap();
-        let ipam = pod.ipam_dir();
-        let gateway = json!({"isDefaultGateway": true});
-        for (ns, nad) in [
-            (
-                "kube-system",
-                bridge_nad(&ipam, "cluster", "br-cluster", "10.30.0.0/24", gateway),
-            ),
-            (
-                "default",
-                bridge_nad(&ipam, "net-a", "br-a", "10.30.1.0/24", json!({})),
-            ),
-            (
-                "default",
-                bridge_nad(&ipam, "net-b", "br-b", "10.30.2.0/24", json!({})),
-            ),
-        ] {
-            let mut nad = nad;
-            nad["metadata"]["namespace"] = json!(ns);
-            api.add_nad(nad);
-        }
-        let stored = api.add_pod(json!({
-            "metadata": {"name": "pod-a", "namespace": "default", "annotations": {
-                "k8s.v1.cni.cncf.io/networks": "net-a@data0, net-b"}},
-            "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "busybox"}]},
-        }));
-        let uid = stored["metadata"]["uid"].as_str().unwrap().to_string();
+        let node = KubeNode::start(builder, 30);
+        let uid = node.add_pod("pod-a");
+        let KubeNode { pod, api } = node;
         TlsNode { pod, api, uid }
     }
 

@@ -12,14 +12,13 @@ use std::time::{Duration, Instant};
 
 use conformance::inspect::{ipv4_addrs, netns};
 use conformance::kube_api::{write_kubeconfig, KubeApi};
+use conformance::kube_node::{self, KubeNode, NODE_NAME as NODE};
 use conformance::meta_daemon::MetaDaemon;
 use conformance::meta_pod::{bridge_nad, MetaPod};
 use conformance::{Call, Output, PluginSet};
 use serde_json::{json, Value};
 
-const NODE: &str = "node-1";
-
-struct KubeNode {
+struct Node {
     pod: MetaPod,
     api: KubeApi,
     kubeconfig: PathBuf,
@@ -32,35 +31,13 @@ fn nad_in(namespace: &str, nad: Value) -> Value {
     nad
 }
 
-impl KubeNode {
+impl Node {
     /// The API holds `kube-system/cluster`, `default/net-a`, `default/net-b` and pod
     /// `default/pod-a` on this node, with networks `net-a@data0, net-b`.
-    fn new() -> KubeNode {
-        let pod = MetaPod::new();
-        let mut nl = conformance::inspect::netlink(&pod.node);
-        let lo = nl.link_by_name("lo").unwrap().unwrap();
-        nl.set_link_up(lo.index).unwrap();
-        let api = netns(&pod.node).run(KubeApi::start).unwrap();
+    fn new() -> Node {
+        let KubeNode { pod, api } = KubeNode::start(KubeApi::builder(), 20);
         let kubeconfig = write_kubeconfig(pod.dir.path(), &api);
-        let ipam = pod.ipam_dir();
-        let gateway = json!({"isDefaultGateway": true});
-        for (ns, nad) in [
-            (
-                "kube-system",
-                bridge_nad(&ipam, "cluster", "br-cluster", "10.20.0.0/24", gateway),
-            ),
-            (
-                "default",
-                bridge_nad(&ipam, "net-a", "br-a", "10.20.1.0/24", json!({})),
-            ),
-            (
-                "default",
-                bridge_nad(&ipam, "net-b", "br-b", "10.20.2.0/24", json!({})),
-            ),
-        ] {
-            api.add_nad(nad_in(ns, nad));
-        }
-        let node = KubeNode {
+        let node = Node {
             pod,
             api,
             kubeconfig,
@@ -71,12 +48,7 @@ impl KubeNode {
 
     /// Pod `default/<name>` on this node; its UID.
     fn add_pod(&self, name: &str) -> String {
-        let pod = self.api.add_pod(json!({
-            "metadata": {"name": name, "namespace": "default", "annotations": {
-                "k8s.v1.cni.cncf.io/networks": "net-a@data0, net-b"}},
-            "spec": {"nodeName": NODE, "containers": [{"name": "c", "image": "busybox"}]},
-        }));
-        pod["metadata"]["uid"].as_str().unwrap().to_string()
+        kube_node::add_pod(&self.api, name)
     }
 
     fn daemon(&self) -> MetaDaemon {
@@ -146,7 +118,7 @@ fn wait_ready(daemon: &MetaDaemon) {
 
 #[test]
 fn an_add_through_the_daemon_reads_its_caches_and_sends_one_patch() {
-    let node = KubeNode::new();
+    let node = Node::new();
     let uid = node.api.pod("default", "pod-a").unwrap()["metadata"]["uid"]
         .as_str()
         .unwrap()
@@ -208,7 +180,7 @@ fn an_add_through_the_daemon_reads_its_caches_and_sends_one_patch() {
 
 #[test]
 fn a_nad_changed_in_the_api_is_used_without_a_restart() {
-    let node = KubeNode::new();
+    let node = Node::new();
     let uid = node.api.pod("default", "pod-a").unwrap()["metadata"]["uid"]
         .as_str()
         .unwrap()
@@ -249,7 +221,7 @@ fn a_nad_changed_in_the_api_is_used_without_a_restart() {
 
 #[test]
 fn a_restarted_daemon_resyncs_and_the_plugin_serves_calls_meanwhile() {
-    let node = KubeNode::new();
+    let node = Node::new();
     let uid = node.api.pod("default", "pod-a").unwrap()["metadata"]["uid"]
         .as_str()
         .unwrap()

@@ -14,12 +14,12 @@ use conformance::kube_api::{
     service_env, write_kubeconfig_with_client_cert, write_service_account, write_token_file,
     KubeApi, KubeApiBuilder, SERVICE_ACCOUNT_TOKEN,
 };
+use conformance::kube_node::{KubeNode, NODE_NAME as NODE};
 use conformance::meta_daemon::MetaDaemon;
-use conformance::meta_pod::{bridge_nad, MetaPod};
+use conformance::meta_pod::MetaPod;
 use conformance::{Call, PluginSet};
 use serde_json::{json, Value};
 
-const NODE: &str = "node-1";
 const STATUS_PATH: &str = "/api/v1/namespaces/default/pods/pod-a/status";
 
 struct Node {
@@ -32,37 +32,9 @@ impl Node {
     /// The stand-in from `builder` in the node namespace with `kube-system/cluster`,
     /// `default/net-a`, `default/net-b` and pod `default/pod-a` on this node.
     fn new(builder: KubeApiBuilder) -> Node {
-        let pod = MetaPod::new();
-        let mut nl = conformance::inspect::netlink(&pod.node);
-        let lo = nl.link_by_name("lo").unwrap().unwrap();
-        nl.set_link_up(lo.index).unwrap();
-        let api = netns(&pod.node).run(|| builder.start()).unwrap();
-        let ipam = pod.ipam_dir();
-        let gateway = json!({"isDefaultGateway": true});
-        for (ns, nad) in [
-            (
-                "kube-system",
-                bridge_nad(&ipam, "cluster", "br-cluster", "10.31.0.0/24", gateway),
-            ),
-            (
-                "default",
-                bridge_nad(&ipam, "net-a", "br-a", "10.31.1.0/24", json!({})),
-            ),
-            (
-                "default",
-                bridge_nad(&ipam, "net-b", "br-b", "10.31.2.0/24", json!({})),
-            ),
-        ] {
-            let mut nad = nad;
-            nad["metadata"]["namespace"] = json!(ns);
-            api.add_nad(nad);
-        }
-        let stored = api.add_pod(json!({
-            "metadata": {"name": "pod-a", "namespace": "default", "annotations": {
-                "k8s.v1.cni.cncf.io/networks": "net-a@data0, net-b"}},
-            "spec": {"nodeName": NODE, "containers": [{"name": "c", "image": "busybox"}]},
-        }));
-        let uid = stored["metadata"]["uid"].as_str().unwrap().to_string();
+        let node = KubeNode::start(builder, 31);
+        let uid = node.add_pod("pod-a");
+        let KubeNode { pod, api } = node;
         Node { pod, api, uid }
     }
 
