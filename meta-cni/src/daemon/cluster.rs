@@ -6,16 +6,15 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Api as Resources, Client, Resource};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api as Resources, Client};
 use nad_crd::{NetworkAttachmentDefinition, NetworkStatus};
-use serde::de::DeserializeOwned;
 use tokio::runtime::Handle;
 
 use super::metrics::Metrics;
+use super::reflect::reflect;
 use super::settings::Settings;
 use crate::meta::cluster_view::ClusterView;
 use crate::meta::kube_config::KubeSource;
@@ -54,37 +53,6 @@ async fn watch_client(source: &KubeSource) -> Result<Client, ApiError> {
     })
 }
 
-/// Starts a reflector of `resources` (narrowed by `config`) on `runtime`: its store, and a
-/// flag set once the store holds the first list.
-fn reflect<K>(
-    runtime: &Handle,
-    resources: Resources<K>,
-    config: watcher::Config,
-) -> (Store<K>, Arc<AtomicBool>)
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    let (store, writer) = reflector::store::<K>();
-    let kind = K::kind(&K::DynamicType::default()).into_owned();
-    let events = reflector::reflector(writer, watcher(resources, config).default_backoff());
-    runtime.spawn(events.for_each(move |event| {
-        // The watcher retries with backoff by itself; an error only needs saying.
-        if let Err(e) = event {
-            tracing::warn!("watch of {kind}: {e}");
-        }
-        futures::future::ready(())
-    }));
-    let synced = Arc::new(AtomicBool::new(false));
-    let (flag, ready) = (Arc::clone(&synced), store.clone());
-    runtime.spawn(async move {
-        if ready.wait_until_ready().await.is_ok() {
-            flag.store(true, Ordering::Release);
-        }
-    });
-    (store, synced)
-}
-
 impl Cluster {
     /// Connects through `source` (a kubeconfig, the service account) and starts the
     /// watches on `runtime`.
@@ -104,7 +72,8 @@ impl Cluster {
         let mut synced = Vec::new();
         let pods = settings.node_name.as_ref().map(|node| {
             let config = watcher::Config::default().fields(&format!("spec.nodeName={node}"));
-            let (store, flag) = reflect(runtime, Resources::<Pod>::all(client.clone()), config);
+            let (store, flag) =
+                reflect(runtime, Resources::<Pod>::all(client.clone()), config, None);
             synced.push(flag);
             store
         });
@@ -117,6 +86,7 @@ impl Cluster {
             runtime,
             Resources::<NetworkAttachmentDefinition>::all(client.clone()),
             watcher::Config::default(),
+            None,
         );
         synced.push(flag);
         Ok(Cluster {

@@ -19,6 +19,7 @@ mod policy_updater;
 mod policy_view;
 mod policy_watch;
 mod protocol;
+mod reflect;
 mod server;
 mod settings;
 pub(crate) mod shim;

@@ -11,13 +11,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api as Resources, Client, Resource};
 use nad_crd::MultiNetworkPolicy;
-use serde::de::DeserializeOwned;
+
+use super::reflect::reflect;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
@@ -41,52 +41,24 @@ impl std::fmt::Debug for PolicyWatch {
     }
 }
 
-/// Starts a reflector of every `K` on `runtime`: its store, and a flag set once the store
-/// holds the first list. Every event wakes `changed` (one stored wake-up at most: bursts
-/// coalesce).
-fn reflect_all<K>(
-    runtime: &Handle,
-    client: Client,
-    changed: &Arc<Notify>,
-) -> (Store<K>, Arc<AtomicBool>)
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    let (store, writer) = reflector::store::<K>();
-    let kind = K::kind(&K::DynamicType::default()).into_owned();
-    let resources = Resources::<K>::all(client);
-    let events = reflector::reflector(
-        writer,
-        watcher(resources, watcher::Config::default()).default_backoff(),
-    );
-    let wake = Arc::clone(changed);
-    runtime.spawn(events.for_each(move |event| {
-        match event {
-            Ok(_) => wake.notify_one(),
-            // The watcher retries with backoff by itself; an error only needs saying.
-            Err(e) => tracing::warn!("watch of {kind}: {e}"),
-        }
-        futures::future::ready(())
-    }));
-    let synced = Arc::new(AtomicBool::new(false));
-    let (flag, ready, wake) = (Arc::clone(&synced), store.clone(), Arc::clone(changed));
-    runtime.spawn(async move {
-        if ready.wait_until_ready().await.is_ok() {
-            flag.store(true, Ordering::Release);
-            wake.notify_one();
-        }
-    });
-    (store, synced)
-}
-
 impl PolicyWatch {
     /// Starts the three watches with `client` (a watch client: no read timeout).
     pub(crate) fn start(runtime: &Handle, client: Client) -> PolicyWatch {
         let changed = Arc::new(Notify::new());
-        let (policies, a) = reflect_all(runtime, client.clone(), &changed);
-        let (namespaces, b) = reflect_all(runtime, client.clone(), &changed);
-        let (pods, c) = reflect_all(runtime, client, &changed);
+        let all = || watcher::Config::default();
+        let (policies, a) = reflect(
+            runtime,
+            Resources::all(client.clone()),
+            all(),
+            Some(&changed),
+        );
+        let (namespaces, b) = reflect(
+            runtime,
+            Resources::all(client.clone()),
+            all(),
+            Some(&changed),
+        );
+        let (pods, c) = reflect(runtime, Resources::all(client), all(), Some(&changed));
         PolicyWatch {
             policies,
             namespaces,
