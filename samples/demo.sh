@@ -7,8 +7,9 @@
 # 8080 in on net2; loopback brings lo up). pod-b selects its networks with the annotation's
 # JSON form, asking for a fixed address and MAC on net1. The demo prints the merged result,
 # network-status and `meta-cni inspect`, pings pod-b from pod-a on every network, shows the
-# policy dropping TCP port 9 on net2 while net1 refuses it, CHECKs, DELs, and shows nothing
-# is left.
+# policy dropping TCP port 9 on net2 while net1 refuses it, then starts meta-cni-daemon
+# (thick mode) and CHECKs and DELs through it (the plugin as its shim), prints the daemon's
+# request counts from its /metrics, and shows nothing is left.
 #
 # Everything happens in network namespaces the demo makes (a "node" holding the bridges and
 # host veths, and the two pods), removed on exit even on failure; the machine's own namespace
@@ -35,6 +36,8 @@ pods=(pod-a pod-b)
 declare -A id # pod -> container ID, also its netns name
 for pod in "${pods[@]}"; do id[$pod]="meta-cni-demo-$pod-$$"; done
 ipam_root=/var/lib/cni/networks
+daemon_socket="" # set once meta-cni-daemon runs: the calls then go through it
+daemon_pid=""
 made=() # directories this demo creates outside $tmp, parents first: removed on exit
 for dir in /var/lib/cni "$ipam_root" "$ipam_root"/{pod-network,data-net,ctrl-net}; do
     [ -e "$dir" ] || made+=("$dir")
@@ -51,9 +54,11 @@ declare -A networks=(
 # the list's name and cniVersion), pointed at the sample NADs and this demo's directories.
 netconf() {
     jq -c --arg nads "$PWD/samples/nads" --arg cache "$cache_dir" --arg bin "$bin_dir" \
-        --argjson networks "${networks[$1]:-null}" --argjson prev "${2:-null}" '
+        --argjson networks "${networks[$1]:-null}" --argjson prev "${2:-null}" \
+        --arg socket "$daemon_socket" '
         .plugins[0] + {cniVersion, name, nadDir: $nads, cniDir: $cache, binDir: $bin}
         | if $networks then .networks = $networks else . end
+        | if $socket != "" then .daemonSocket = $socket else . end
         | if $prev then .prevResult = $prev else . end' samples/netconf/standalone.conflist
 }
 
@@ -67,7 +72,9 @@ cni() {
 
 cleanup() {
     # What a runtime does after a failure: DEL every pod (DEL is idempotent), so no address
-    # stays reserved; then remove the namespaces and what the demo created.
+    # stays reserved; then remove the namespaces and what the demo created. With the daemon
+    # gone the plugin serves the DELs itself.
+    if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" || true; fi
     if [ -e "/run/netns/$node" ]; then
         for pod in "${pods[@]}"; do cni DEL "$pod" >/dev/null 2>&1 || true; done
     fi
@@ -83,7 +90,9 @@ trap cleanup EXIT
 
 mkdir -p "$bin_dir"
 install -m 0755 target/release/meta-cni "$bin_dir/meta-cni"
-for plugin in loopback bridge host-local policy; do ln -s meta-cni "$bin_dir/$plugin"; done
+for plugin in loopback bridge host-local policy meta-cni-daemon; do
+    ln -s meta-cni "$bin_dir/$plugin"
+done
 for ns in "$node" "${id[@]}"; do ip netns add "$ns"; done
 
 declare -A results
@@ -128,6 +137,16 @@ echo "net2 (policy): port 9 $net2; net1 (no policy): port 9 $net1"
 [ "$net2" = dropped ] && [ "$net1" = refused ]
 ip netns exec "${id[pod-b]}" nft list table inet cni_policy | grep -E "chain|jump|accept|drop" | sed 's/^/  /'
 
+echo "== thick mode: meta-cni-daemon in the node; CHECK and DEL below go through it"
+ip -n "$node" link set lo up # its /metrics listens on the node's loopback
+daemon_socket="$tmp/daemon/daemon.sock"
+ip netns exec "$node" "$bin_dir/meta-cni-daemon" --socket "$daemon_socket" \
+    --metrics-address 127.0.0.1:9695 2>"$tmp/daemon.log" &
+daemon_pid=$!
+for _ in $(seq 200); do [ -S "$daemon_socket" ] && break; sleep 0.05; done
+[ -S "$daemon_socket" ] || { cat "$tmp/daemon.log"; exit 1; }
+echo "listening on $daemon_socket"
+
 echo "== CHECK"
 for pod in "${pods[@]}"; do cni CHECK "$pod" "${results[$pod]}"; done
 echo ok
@@ -135,6 +154,19 @@ echo ok
 echo "== DEL"
 for pod in "${pods[@]}"; do cni DEL "$pod"; done
 echo ok
+
+echo "== the daemon's /metrics: the calls it served"
+metrics=$(ip netns exec "$node" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9695
+    printf "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3; cat <&3')
+grep '^meta_cni_daemon_requests_total' <<<"$metrics" | sed 's/^/  /'
+# Both CHECKs and both DELs were the daemon's (the shim would have served them itself, and
+# said so in its log, had the daemon been down).
+for verb in CHECK DEL; do
+    grep -qx "meta_cni_daemon_requests_total{verb=\"$verb\",result=\"ok\"} 2" <<<"$metrics"
+done
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+daemon_pid=""
 
 echo "== left behind"
 left=0
