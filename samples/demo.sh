@@ -62,9 +62,13 @@ netconf() {
         | if $prev then .prevResult = $prev else . end' samples/netconf/standalone.conflist
 }
 
+# No cluster, even when the demo runs in a pod: without a kubeconfig, meta-cni (as Multus)
+# takes a pod's service account when KUBERNETES_SERVICE_HOST is set.
+standalone=(-u KUBERNETES_SERVICE_HOST -u KUBERNETES_SERVICE_PORT)
+
 # cni VERB POD [PREV_RESULT]: one call of the meta plugin, from the node namespace.
 cni() {
-    netconf "$2" "${3:-}" | ip netns exec "$node" env CNI_COMMAND="$1" \
+    netconf "$2" "${3:-}" | ip netns exec "$node" env "${standalone[@]}" CNI_COMMAND="$1" \
         CNI_CONTAINERID="${id[$2]}" CNI_NETNS="/run/netns/${id[$2]}" CNI_IFNAME=eth0 \
         CNI_PATH="$bin_dir" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=$2" \
         "$bin_dir/meta-cni"
@@ -140,7 +144,7 @@ ip netns exec "${id[pod-b]}" nft list table inet cni_policy | grep -E "chain|jum
 echo "== thick mode: meta-cni-daemon in the node; CHECK and DEL below go through it"
 ip -n "$node" link set lo up # its /metrics listens on the node's loopback
 daemon_socket="$tmp/daemon/daemon.sock"
-ip netns exec "$node" "$bin_dir/meta-cni-daemon" --socket "$daemon_socket" \
+ip netns exec "$node" env "${standalone[@]}" "$bin_dir/meta-cni-daemon" --socket "$daemon_socket" \
     --metrics-address 127.0.0.1:9695 2>"$tmp/daemon.log" &
 daemon_pid=$!
 for _ in $(seq 200); do [ -S "$daemon_socket" ] && break; sleep 0.05; done

@@ -99,6 +99,9 @@ impl MetaDaemon {
         cmd.args(["--socket", &self.socket.display().to_string()])
             .args(["--metrics-address", &health])
             .args(&self.args)
+            // Standalone unless a test says otherwise, even when the suite runs in a pod.
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KUBERNETES_SERVICE_PORT")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("META_CNI_LOG", &self.log_level)
             .env("META_CNI_LOG_FILE", &self.log)
