@@ -114,22 +114,14 @@ impl Store {
         set: usize,
     ) -> Result<bool, Error> {
         let path = self.ip_path(ip);
-        let mut file = match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&path)
-        {
+        let content = Owner::render(id, ifname);
+        let file = match create_whole(&self.dir, &path, content.as_bytes()) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
             Err(e) => return Err(io("create reservation", &path, e)),
         };
-        let written = file
-            .write_all(Owner::render(id, ifname).as_bytes())
-            .map_err(|e| io("write reservation", &path, e))
-            .and_then(|()| self.write_last_reserved(ip, set));
-        if let Err(e) = written {
-            // A half-made reservation would hold the address forever.
+        if let Err(e) = self.write_last_reserved(ip, set) {
+            // A reservation whose ADD failed would hold the address forever.
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
@@ -267,6 +259,55 @@ impl Store {
     }
 }
 
+/// Creates `path` in `dir` holding `content`, whole or not at all: the file is written
+/// unnamed (`O_TMPFILE`) and then linked into place, failing with `AlreadyExists` when the
+/// name is taken. A file created empty and written after would, if the process were killed
+/// in between, stay empty: a reservation of no one's, never released. Where the filesystem
+/// has no `O_TMPFILE`, the file is created and written in place.
+fn create_whole(dir: &Path, path: &Path, content: &[u8]) -> std::io::Result<File> {
+    use nix::fcntl::{AtFlags, OFlag, AT_FDCWD};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    let unnamed = OpenOptions::new()
+        .write(true)
+        .mode(FILE_MODE)
+        .custom_flags(OFlag::O_TMPFILE.bits())
+        .open(dir);
+    match unnamed {
+        Ok(mut file) => {
+            file.write_all(content)?;
+            let fd_path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+            nix::unistd::linkat(
+                AT_FDCWD,
+                &fd_path,
+                AT_FDCWD,
+                path,
+                AtFlags::AT_SYMLINK_FOLLOW,
+            )
+            .map_err(std::io::Error::from)?;
+            Ok(file)
+        }
+        Err(e)
+            if [Errno::EOPNOTSUPP, Errno::EISDIR, Errno::EINVAL]
+                .iter()
+                .any(|n| e.raw_os_error() == Some(*n as i32)) =>
+        {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .open(path)?;
+            if let Err(e) = file.write_all(content) {
+                let _ = std::fs::remove_file(path);
+                return Err(e);
+            }
+            Ok(file)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl Drop for Store {
     fn drop(&mut self) {
         // Runs before the fields drop: the lock is still held.
@@ -328,6 +369,22 @@ mod tests {
         );
         assert_eq!(store.last_reserved(0), Some(ip("10.1.2.2")));
         assert_eq!(store.last_reserved(7), None);
+    }
+
+    /// A reservation appears whole (written unnamed, then linked), a taken name is refused,
+    /// and nothing else is left in the directory.
+    #[test]
+    fn a_reservation_is_created_whole_or_not_at_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("10.1.2.2");
+        create_whole(tmp.path(), &path, b"c1\r\neth0").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"c1\r\neth0");
+        let e = create_whole(tmp.path(), &path, b"c2\r\neth0").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).unwrap(), b"c1\r\neth0");
+        assert_eq!(names(tmp.path()), ["10.1.2.2"]);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     /// The cursor is overwritten in place and cut to length: a shorter address leaves no
