@@ -127,7 +127,10 @@ impl Store {
         }
         // Not knowing the inode only costs the next call one read of this file.
         if let Ok(meta) = file.metadata() {
-            let owner = Owner::parse(&Owner::render(id, ifname));
+            let owner = Owner {
+                container_id: id.trim().to_owned(),
+                ifname: Some(ifname.to_owned()),
+            };
             self.index
                 .borrow_mut()
                 .insert(&ip.to_string(), meta.ino(), &owner);
