@@ -325,3 +325,54 @@ fn through_the_daemon_the_multi_network_policy_applies_the_same() {
         daemon.get("/metrics").1
     );
 }
+
+/// The policy's transaction starts with the ADD, before any interface is made. When an
+/// earlier network fails (net2's bridge name is taken by a veth on the node), the chain
+/// never reaches net1's policy delegate, yet its transaction ran: the failed ADD undoes it
+/// with everything else, in sequence and with the attachments at once.
+#[test]
+fn a_failed_add_leaves_no_policy_started_ahead() {
+    for parallel in [false, true] {
+        let p = MetaPod::new();
+        p.write_nad("default", "secure", &secure_nad(&p.ipam_dir()));
+        let policy_dir = p.dir.path().join("policies");
+        std::fs::create_dir_all(policy_dir.join("default")).unwrap();
+        std::fs::write(
+            policy_dir.join("default/clients-to-http.json"),
+            policy().to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            policy_dir.join("default/server.json"),
+            server_pod().to_string(),
+        )
+        .unwrap();
+        netlink(&p.node)
+            .create_veth(&VethRequest {
+                name: "br-a".into(),
+                peer_name: "br-a-peer".into(),
+                ..VethRequest::default()
+            })
+            .unwrap();
+        let conf = p.conf(
+            json!([{"name": "net-a", "interface": "net2"}, {"name": "secure", "interface": "net1"}]),
+            json!({"policyDir": policy_dir, "parallelAttachments": parallel}),
+        );
+        let call = p
+            .call("ADD", &conf)
+            .var("CNI_ARGS", "K8S_POD_NAMESPACE=default;K8S_POD_NAME=server");
+        let err = p.run(call).failure();
+        assert!(err["msg"].as_str().unwrap().contains("net-a"), "{err}");
+        let listing = ruleset(&p.pod);
+        assert!(
+            !listing.contains("net1"),
+            "parallel={parallel}: the policy started ahead was left: {listing}"
+        );
+        assert!(nft_rules(&p.pod).is_empty(), "{listing}");
+        // The test's veth (both ends go together); the rest is the ADD's to have undone.
+        let mut nl = netlink(&p.node);
+        let veth = nl.link_by_name("br-a").unwrap().unwrap();
+        nl.del_link(veth.index).unwrap();
+        p.assert_clean();
+    }
+}

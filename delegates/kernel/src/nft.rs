@@ -14,8 +14,7 @@ use nftables::types::NfFamily;
 
 use crate::error::{Error, Result};
 
-mod prestart;
-pub use prestart::{prestart, Prestarted};
+pub mod ahead;
 
 /// The arguments of a transaction: JSON, from standard input.
 const APPLY_ARGS: [&str; 3] = ["-j", "-f", "-"];
@@ -62,7 +61,8 @@ pub struct NftRule {
 /// Applies `batch` as one transaction (`nft -j -f -`); `op` describes it for the error,
 /// which carries what nft said. (The nftables crate's own helper lets nft's stderr go to
 /// ours, so its error would say nothing.)
-/// An `nft` started ahead by [`prestart`] in the calling thread's namespace takes the batch.
+/// When [`ahead::start`] already started this same batch in the calling thread's
+/// namespace, that transaction is waited for instead: the batch applies once.
 pub fn apply(batch: Batch<'_>, op: &str) -> Result<()> {
     run_batch(batch, op, &APPLY_ARGS)
 }
@@ -83,22 +83,43 @@ fn spawn(args: &[&str]) -> std::io::Result<std::process::Child> {
         .spawn()
 }
 
-fn run_batch(batch: Batch<'_>, op: &str, args: &[&str]) -> Result<()> {
-    let payload = serde_json::to_vec(&batch.to_nftables()).map_err(|e| Error::Invalid {
+/// `batch` as nft reads it.
+fn payload(batch: Batch<'_>, op: &str) -> Result<Vec<u8>> {
+    serde_json::to_vec(&batch.to_nftables()).map_err(|e| Error::Invalid {
         op: op.to_string(),
         msg: format!("serialize the nftables batch: {e}"),
-    })?;
-    let waiting = (args == APPLY_ARGS).then(prestart::take).flatten();
-    let mut child = match waiting {
-        Some(child) => child,
-        None => spawn(args)
-            .map_err(|e| Error::io(format!("{op}: run {}", nft_program().display()), e))?,
-    };
+    })
+}
+
+fn run_batch(batch: Batch<'_>, op: &str, args: &[&str]) -> Result<()> {
+    let payload = payload(batch, op)?;
+    if args == APPLY_ARGS {
+        if let Some(running) = ahead::claim(&payload) {
+            return finish(running, op);
+        }
+    }
+    let mut child =
+        spawn(args).map_err(|e| Error::io(format!("{op}: run {}", nft_program().display()), e))?;
     let written = child
         .stdin
         .take()
         .expect("nft's stdin is piped")
         .write_all(&payload);
+    outcome(child, written, op)
+}
+
+/// Waits for a transaction started ahead: its outcome.
+fn finish(running: ahead::Running, op: &str) -> Result<()> {
+    let written = running
+        .writer
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the thread feeding nft panicked")));
+    outcome(running.child, written, op)
+}
+
+/// nft's verdict on a batch, once it exits; a batch it could not be given all of is an
+/// error even when nft, reading a truncated batch, applied nothing and said nothing.
+fn outcome(child: std::process::Child, written: std::io::Result<()>, op: &str) -> Result<()> {
     let out = child
         .wait_with_output()
         .map_err(|e| Error::io(format!("{op}: wait for nft"), e))?;

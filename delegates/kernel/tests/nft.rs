@@ -72,45 +72,104 @@ fn a_refused_batch_changes_nothing_and_its_error_carries_nfts_words() {
         .unwrap();
 }
 
-/// An `nft` started ahead in a namespace takes the next batch there (the batch applies and
-/// the process is gone, reaped); one started in another namespace is left waiting by it,
-/// and ended, unused, when dropped.
+fn table_and_chain(name: &'static str) -> Batch<'static> {
+    let mut batch = Batch::new();
+    batch.add(NfListObject::Table(table()));
+    batch.add(NfListObject::Chain(chain(name)));
+    batch
+}
+
+fn has_table() -> bool {
+    nft::list_table(NfFamily::IP, "kernel_nft_test")
+        .unwrap()
+        .is_some()
+}
+
+/// A batch started ahead is claimed by the apply of the same batch in its namespace (which
+/// reports its outcome, and the batch applies once); a different batch, or the same batch
+/// in another namespace, runs on its own; a batch nothing claimed still applies, and
+/// settling says so, with its outcome.
 #[test]
-fn a_batch_goes_to_the_nft_started_ahead_in_its_namespace() {
+fn a_batch_started_ahead_is_claimed_by_the_same_batch_in_its_namespace() {
     let (a, b) = (PrivateNetns::new().unwrap(), PrivateNetns::new().unwrap());
     let (a, b) = (a.netns().unwrap(), b.netns().unwrap());
-    let in_a = a.run(nft::prestart).unwrap().unwrap();
-    let in_b = b.run(nft::prestart).unwrap().unwrap();
-    let (pid_a, pid_b) = (in_a.pid().unwrap(), in_b.pid().unwrap());
-    assert_ne!(pid_a, pid_b);
-    // A second start in a namespace that has one keeps the first.
-    let again = a.run(nft::prestart).unwrap().unwrap();
-    assert_eq!(again.pid(), Some(pid_a));
+    let in_a = a
+        .run(|| nft::ahead::start(table_and_chain("x"), "ahead in a"))
+        .unwrap()
+        .unwrap();
+    let in_b = b
+        .run(|| nft::ahead::start(table_and_chain("x"), "ahead in b"))
+        .unwrap()
+        .unwrap();
     a.run(|| {
-        let mut batch = Batch::new();
-        batch.add(NfListObject::Table(table()));
-        batch.add(NfListObject::Chain(chain("warm")));
-        nft::apply(batch, "add a table through the nft started ahead").unwrap();
-        assert!(nft::list_table(NfFamily::IP, "kernel_nft_test")
+        // Another batch is not the one started ahead: it runs, and the claim stays open.
+        nft::apply(table_and_chain("y"), "another batch").unwrap();
+        nft::apply(table_and_chain("x"), "the batch started ahead").unwrap();
+        assert!(has_table());
+        let chains = nft::list_table(NfFamily::IP, "kernel_nft_test")
             .unwrap()
-            .is_some());
+            .unwrap()
+            .objects
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    nftables::schema::NfObject::ListObject(NfListObject::Chain(_))
+                )
+            })
+            .count();
+        assert_eq!(chains, 2);
     })
     .unwrap();
-    let gone = |pid: u32| !std::path::Path::new(&format!("/proc/{pid}")).exists();
-    assert_eq!(in_a.pid(), None, "the batch took the waiting nft");
-    assert!(gone(pid_a), "the nft that applied the batch is reaped");
-    assert_eq!(in_b.pid(), Some(pid_b), "b's nft still waits");
-    drop(in_b);
-    assert!(
-        gone(pid_b),
-        "an unused nft is ended and reaped when dropped"
-    );
-    // b is untouched: the killed nft read nothing.
-    b.run(|| {
-        assert!(nft::list_table(NfFamily::IP, "kernel_nft_test")
-            .unwrap()
-            .is_none());
-    })
-    .unwrap();
-    drop((in_a, again));
+    assert!(matches!(in_a.settle(), nft::ahead::Settled::Claimed));
+    match in_b.settle() {
+        nft::ahead::Settled::Unclaimed(outcome) => outcome.unwrap(),
+        other => panic!("b's batch was claimed: {other:?}"),
+    }
+    b.run(|| assert!(has_table())).unwrap();
+}
+
+/// A refused batch started ahead reports nft's words to its claimer, or to `settle` when
+/// unclaimed; dropping an unsettled one waits for it (nothing applies after its owner moved
+/// on) and reaps the process.
+#[test]
+fn a_batch_started_ahead_reports_its_refusal_and_is_waited_for_when_dropped() {
+    let ns = PrivateNetns::new().unwrap();
+    let netns = ns.netns().unwrap();
+    netns
+        .run(|| {
+            let refused = || {
+                let mut batch = table_and_chain("a");
+                batch.add(NfListObject::Rule(jump("a", "missing")));
+                batch
+            };
+            let claimed = nft::ahead::start(refused(), "ahead: a jump to a missing chain").unwrap();
+            let err = nft::apply(refused(), "claim it").unwrap_err().to_string();
+            // The claimer's words: it is the one reporting what it was doing.
+            assert!(err.starts_with("claim it"), "{err}");
+            assert!(err.contains("Could not process rule"), "{err}");
+            assert!(matches!(claimed.settle(), nft::ahead::Settled::Claimed));
+
+            let unclaimed = nft::ahead::start(refused(), "unclaimed").unwrap();
+            match unclaimed.settle() {
+                nft::ahead::Settled::Unclaimed(Err(e)) => {
+                    assert!(e.to_string().contains("Could not process rule"), "{e}")
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(!has_table());
+
+            let dropped = nft::ahead::start(table_and_chain("b"), "dropped").unwrap();
+            drop(dropped);
+            assert!(has_table(), "dropping waited for the transaction");
+        })
+        .unwrap();
+    // No nft of ours is left running or unreaped.
+    let me = std::process::id().to_string();
+    let children = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| stat.contains("(nft)") && stat.split(' ').nth(3) == Some(me.as_str()))
+        .count();
+    assert_eq!(children, 0);
 }

@@ -13,7 +13,8 @@
 //!   transaction before returning, so the first packet already meets the policy. When
 //!   nothing is enforced (no inline group applied and no policy applies), ADD installs
 //!   nothing: NetworkPolicy leaves a pod no policy selects unisolated, and an empty chain
-//!   would cost every packet a jump for nothing.
+//!   would cost every packet a jump for nothing. A runner may start that transaction
+//!   before the interface plugin runs ([`ahead`]); ADD then waits for it.
 //! - DEL removes the interface's chains in one idempotent transaction; it reads nothing of
 //!   the config but the interface, so a config that became invalid cannot block cleanup, and
 //!   a netns that is gone is success.
@@ -41,6 +42,7 @@
 //! ports (an unresolvable one matches nothing); NDP (and DHCP when asked) pass under
 //! default deny; the rules exist before the workload starts; one transaction per change.
 
+pub mod ahead;
 mod attachment;
 mod check;
 pub mod config;

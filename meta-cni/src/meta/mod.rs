@@ -30,9 +30,9 @@ mod merge;
 mod nad_dir;
 mod network_status;
 mod networks;
-mod nft_warmup;
 pub(crate) mod parallel;
 mod plan;
+mod policy_ahead;
 pub(crate) mod policy_context;
 mod policy_dir;
 pub(crate) mod policy_refresh;
@@ -228,10 +228,11 @@ impl MetaPlugin {
             attachments,
             network_status: Vec::new(),
         };
-        // Ended when this ADD returns, if the policy delegate did not take it.
-        let _nft = nft_warmup::start(req, &entry.attachments, delegates);
         slot.create(&entry)?;
-        if let Err((k, e)) = self.add_all(req, conf, delegates, &mut entry.attachments) {
+        let ahead = policy_ahead::start(req, &entry.attachments, delegates);
+        let added = self.add_all(req, conf, delegates, &mut entry.attachments);
+        ahead.settle(added.is_err());
+        if let Err((k, e)) = added {
             // At once, every attachment was started: all of them are undone.
             let k = match parallel::enabled(conf) {
                 true => entry.attachments.len() - 1,

@@ -1,0 +1,36 @@
+//! ADD's transaction started before the chain reaches the delegate. The rules name the
+//! interface, not its index, and nothing in them comes from `prevResult`, so a runner that
+//! has the delegate's netconf before the interface plugin runs (the meta plugin, running
+//! this delegate in its own process) starts the transaction at once; it then overlaps the
+//! interface being made, and the delegate's ADD, rendering the same batch, waits for it
+//! instead of applying it again (see `kernel::nft::ahead`). The rules still exist before
+//! ADD returns, now even before the interface does.
+
+use kernel::nft::ahead::Ahead;
+
+use crate::attachment::interface_policy;
+use crate::config::Config;
+use crate::error::PolicyError;
+use crate::{render, transaction};
+
+/// Starts, in the calling thread's namespace, the transaction ADD would apply for `ifname`
+/// under `netconf` (the delegate's netconf but for `prevResult`); `None` when the policy
+/// enforces nothing, so ADD installs nothing. Invalid input is the error ADD would give.
+pub fn start(netconf: &cni::NetConf, ifname: &str) -> Result<Option<Ahead>, PolicyError> {
+    let config = Config::parse(netconf)?;
+    let policy = interface_policy(&config, ifname)?;
+    if !policy.enforces_any() {
+        return Ok(None);
+    }
+    let rendered = render::render(ifname, &policy);
+    let op = format!("install the policy of {ifname}");
+    kernel::nft::ahead::start(transaction::add_batch(&rendered, false), &op)
+        .map(Some)
+        .map_err(|source| PolicyError::Kernel { op, source })
+}
+
+/// Undoes a transaction started ahead that no ADD claimed (the chain failed before the
+/// delegate ran): DEL's transaction, in the calling thread's namespace.
+pub fn undo(ifname: &str) -> Result<(), PolicyError> {
+    transaction::del(ifname)
+}
