@@ -124,17 +124,9 @@ impl Bridge {
         let netns = container_netns(req)?;
         let mut host_nl = netlink_here()?;
         let mut cont_nl = netlink_in(&netns)?;
-        // Checked before anything is made, so this failure leaves nothing to undo.
-        if cont_nl
-            .link_by_name(&req.inv.ifname)
-            .map_err(|e| Error::io("look up CNI_IFNAME in the container", e))?
-            .is_some()
-        {
-            return Err(Error::environment(
-                format!("container interface {:?} already exists", req.inv.ifname),
-                "CNI_IFNAME names an interface the container already has",
-            ));
-        }
+        // A container interface already named CNI_IFNAME makes the pair's creation fail
+        // with EEXIST, which `veth::create` reports as such (code 4) before anything of the
+        // pod is made; the reference, too, only finds out there. No lookup beforehand.
         let bridge = bridge_link::ensure(&mut host_nl, config)?;
         let pair = veth::create(
             &mut host_nl,

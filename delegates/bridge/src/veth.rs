@@ -1,8 +1,6 @@
 //! The container's veth pair: the host end named `veth<8 hex>` and plugged into the bridge,
 //! the container end created directly in the container's namespace under `CNI_IFNAME`.
 
-use std::io::Read;
-
 use cni::Error;
 use kernel::{Link, Netlink, Netns, VethRequest};
 
@@ -12,11 +10,8 @@ use crate::config::Config;
 const NAME_ATTEMPTS: usize = 8;
 
 fn random_host_name() -> Result<String, Error> {
-    let mut bytes = [0u8; 4];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| Error::io("read /dev/urandom for a veth name", e))?;
-    Ok(format!("veth{:08x}", u32::from_ne_bytes(bytes)))
+    let n = getrandom::u32().map_err(|e| Error::io("get random bytes for a veth name", e))?;
+    Ok(format!("veth{n:08x}"))
 }
 
 /// The two ends of a created pair.

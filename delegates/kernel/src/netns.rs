@@ -62,9 +62,16 @@ impl Netns {
         })
     }
 
-    /// Opens the calling thread's current network namespace.
+    /// Opens the calling thread's current network namespace. Not checked as [`Netns::open`]
+    /// checks a path it is given: this one is the thread's own network namespace by
+    /// definition, and every namespace switch opens it (two syscalls fewer each time).
     pub fn current() -> Result<Netns> {
-        Netns::open(Path::new(THREAD_SELF_NET))
+        let path = Path::new(THREAD_SELF_NET);
+        let file = File::open(path).map_err(|e| Error::io(format!("open {THREAD_SELF_NET}"), e))?;
+        Ok(Netns {
+            fd: OwnedFd::from(file),
+            path: path.to_owned(),
+        })
     }
 
     /// The path this namespace was opened from (informational: for
