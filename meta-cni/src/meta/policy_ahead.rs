@@ -10,8 +10,7 @@
 //! A transaction the chain did not reach (an earlier delegate failed) is undone before the
 //! rollback runs, so nothing lands after it and nothing is left behind.
 
-use cni::chain::Chain;
-use cni::{NetConf, Request};
+use cni::Request;
 use kernel::nft::ahead::{Ahead, Settled};
 use kernel::Netns;
 
@@ -66,21 +65,10 @@ pub(crate) fn start(
 /// The transactions of `att`'s policy delegates, started in `netns` with the netconf the
 /// chain will give each (`prevResult` aside: the rules do not read it).
 fn start_one(netns: &Netns, att: &Attachment) -> Result<Vec<Ahead>, String> {
-    let chain = Chain::new(&att.conf).map_err(|e| e.to_string())?;
     let mut started = Vec::new();
-    for (i, _) in att
-        .conf
-        .plugins
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| policy_context::is_policy(p))
-    {
-        let config = chain
-            .plugin_config(i, None, &att.runtime_config, &[])
-            .and_then(NetConf::from_object)
-            .map_err(|e| e.to_string())?;
+    for netconf in policy_context::delegate_netconfs(att).map_err(|e| e.to_string())? {
         let ahead = netns
-            .run(|| policy::ahead::start(&config.0, &att.ifname))
+            .run(|| policy::ahead::start(&netconf, &att.ifname))
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         started.extend(ahead);

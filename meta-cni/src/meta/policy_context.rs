@@ -14,6 +14,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use cni::chain::Chain;
+use cni::NetConf;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use nad_crd::{MultiNetworkPolicy, NetworkStatus, NETWORK_STATUS_ANNOTATION};
 use policy::multi_network::{MultiNetworkContext, NamespaceInfo, NetworkRef, PeerPod, TargetPod};
@@ -47,6 +49,23 @@ pub(crate) fn runs_policy(att: &Attachment) -> bool {
 /// Whether a plugin of a list is the policy delegate.
 pub(crate) fn is_policy(plugin: &serde_json::Map<String, Value>) -> bool {
     plugin.get("type").and_then(Value::as_str) == Some(POLICY_TYPE)
+}
+
+/// The netconf the chain gives each policy delegate of `att`, but for `prevResult` (which
+/// the rules do not read): what the daemon's updates and the transactions started with an
+/// ADD render, so they render what the delegate does.
+pub(crate) fn delegate_netconfs(att: &Attachment) -> Result<Vec<NetConf>, cni::Error> {
+    let chain = Chain::new(&att.conf)?;
+    att.conf
+        .plugins
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| is_policy(p))
+        .map(|(i, _)| {
+            let object = chain.plugin_config(i, None, &att.runtime_config, &[])?;
+            Ok(NetConf::from_object(object)?.0)
+        })
+        .collect()
 }
 
 /// Takes the context out of every policy delegate of `attachments`, so that [`inject`] puts

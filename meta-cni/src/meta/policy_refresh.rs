@@ -13,8 +13,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use cni::chain::Chain;
-use cni::NetConf;
 use k8s_openapi::api::core::v1::Pod;
 use policy::ir::InterfacePolicy;
 use policy::live::Applied;
@@ -126,17 +124,8 @@ pub(crate) fn refresh_dir(dir: &Path, lookup: &dyn PolicyLookup) -> Report {
 /// The policy of every policy delegate of `att`, as the delegate computes it from the
 /// netconf it is given.
 fn policies(att: &Attachment) -> Result<Vec<InterfacePolicy>, cni::Error> {
-    let chain = Chain::new(&att.conf)?;
     let mut out = Vec::new();
-    for (i, _) in att
-        .conf
-        .plugins
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| policy_context::is_policy(p))
-    {
-        let object = chain.plugin_config(i, None, &att.runtime_config, &[])?;
-        let (netconf, _) = NetConf::from_object(object)?;
+    for netconf in policy_context::delegate_netconfs(att)? {
         let config = policy::Config::parse(&netconf)?;
         out.push(policy::interface_policy(&config, &att.ifname)?);
     }
