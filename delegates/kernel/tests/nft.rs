@@ -37,17 +37,22 @@ fn jump(from: &'static str, to: &'static str) -> Rule<'static> {
     }
 }
 
+/// Table, chain `a`, and a jump from `a` to a chain that does not exist: nft refuses it.
+fn jump_to_missing() -> Batch<'static> {
+    let mut batch = Batch::new();
+    batch.add(NfListObject::Table(table()));
+    batch.add(NfListObject::Chain(chain("a")));
+    batch.add(NfListObject::Rule(jump("a", "missing")));
+    batch
+}
+
 #[test]
 fn a_refused_batch_changes_nothing_and_its_error_carries_nfts_words() {
     let ns = PrivateNetns::new().unwrap();
     let netns = ns.netns().unwrap();
     netns
         .run(|| {
-            let mut batch = Batch::new();
-            batch.add(NfListObject::Table(table()));
-            batch.add(NfListObject::Chain(chain("a")));
-            batch.add(NfListObject::Rule(jump("a", "missing")));
-            let err = nft::apply(batch, "add a jump to a missing chain").unwrap_err();
+            let err = nft::apply(jump_to_missing(), "add a jump to a missing chain").unwrap_err();
             let text = err.to_string();
             assert!(text.contains("add a jump to a missing chain"), "{text}");
             assert!(text.contains("Could not process rule"), "{text}");
@@ -138,19 +143,17 @@ fn a_batch_started_ahead_reports_its_refusal_and_is_waited_for_when_dropped() {
     let netns = ns.netns().unwrap();
     netns
         .run(|| {
-            let refused = || {
-                let mut batch = table_and_chain("a");
-                batch.add(NfListObject::Rule(jump("a", "missing")));
-                batch
-            };
-            let claimed = nft::ahead::start(refused(), "ahead: a jump to a missing chain").unwrap();
-            let err = nft::apply(refused(), "claim it").unwrap_err().to_string();
+            let claimed =
+                nft::ahead::start(jump_to_missing(), "ahead: a jump to a missing chain").unwrap();
+            let err = nft::apply(jump_to_missing(), "claim it")
+                .unwrap_err()
+                .to_string();
             // The claimer's words: it is the one reporting what it was doing.
             assert!(err.starts_with("claim it"), "{err}");
             assert!(err.contains("Could not process rule"), "{err}");
             assert!(matches!(claimed.settle(), nft::ahead::Settled::Claimed));
 
-            let unclaimed = nft::ahead::start(refused(), "unclaimed").unwrap();
+            let unclaimed = nft::ahead::start(jump_to_missing(), "unclaimed").unwrap();
             match unclaimed.settle() {
                 nft::ahead::Settled::Unclaimed(Err(e)) => {
                     assert!(e.to_string().contains("Could not process rule"), "{e}")
