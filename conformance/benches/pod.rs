@@ -15,6 +15,8 @@
 //! `target/bench`). `BENCH_PODS` (default 50) sets the pods per scenario (`BENCH_PODS=3` is
 //! a quick smoke run), `BENCH_SCALE_PODS` (default `min(BENCH_PODS, 25)`) those per sweep
 //! size, `BENCH_NO_BUILD=1` skips the release build, `META_CNI_BIN` names another binary.
+//! The nodes' state (caches, reservations) lives in the temporary directory (`TMPDIR`), whose
+//! file system the report names: the floor writes no files, we and the reference do.
 
 // The parts live in `benches/pod/` (the crate root is `benches/pod.rs`).
 mod pod {
