@@ -135,8 +135,9 @@ fn a_batch_started_ahead_is_claimed_by_the_same_batch_in_its_namespace() {
 }
 
 /// A refused batch started ahead reports nft's words to its claimer, or to `settle` when
-/// unclaimed; dropping an unsettled one waits for it (nothing applies after its owner moved
-/// on) and reaps the process.
+/// unclaimed; dropping an unsettled one waits for it: its batch has applied when the drop
+/// returns, so nothing applies after its owner moved on. (Whether the process was reaped is
+/// not looked at here: the other tests of this binary run nft processes of their own.)
 #[test]
 fn a_batch_started_ahead_reports_its_refusal_and_is_waited_for_when_dropped() {
     let ns = PrivateNetns::new().unwrap();
@@ -167,12 +168,4 @@ fn a_batch_started_ahead_reports_its_refusal_and_is_waited_for_when_dropped() {
             assert!(has_table(), "dropping waited for the transaction");
         })
         .unwrap();
-    // No nft of ours is left running or unreaped.
-    let me = std::process::id().to_string();
-    let children = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
-        .filter(|stat| stat.contains("(nft)") && stat.split(' ').nth(3) == Some(me.as_str()))
-        .count();
-    assert_eq!(children, 0);
 }
