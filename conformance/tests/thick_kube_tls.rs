@@ -115,13 +115,20 @@ fn the_daemon_over_https_with_a_client_certificate() {
         &["--kubeconfig", &path, "--node-name", NODE],
     );
     wait_ready(&daemon);
-    let lists = node.api.requests();
-    assert!(
-        lists
+    // Ready means the caches' LISTs are in; each reflector's WATCH follows its LIST, so it
+    // may reach the server a moment later (a CI run caught readiness before any WATCH).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lists = loop {
+        let lists = node.api.requests();
+        let watching = lists
             .iter()
-            .any(|r| r.query.as_deref().unwrap_or("").contains("watch")),
-        "{lists:?}"
-    );
+            .any(|r| r.query.as_deref().unwrap_or("").contains("watch"));
+        if watching {
+            break lists;
+        }
+        assert!(Instant::now() < deadline, "no WATCH: {lists:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(
         lists.iter().all(|r| r.client_cn.as_deref() == Some(user)),
         "{lists:?}"
