@@ -29,9 +29,20 @@ impl Owner {
         }
     }
 
-    /// The file content for `(id, ifname)`.
-    pub(crate) fn render(id: &str, ifname: &str) -> String {
-        format!("{}{LINE_BREAK}{ifname}", id.trim())
+    /// The owner a new reservation of `(id, ifname)` gets (current format).
+    pub(crate) fn new(id: &str, ifname: &str) -> Owner {
+        Owner {
+            container_id: id.trim().to_owned(),
+            ifname: Some(ifname.to_owned()),
+        }
+    }
+
+    /// The reservation file's content for this owner.
+    pub(crate) fn content(&self) -> String {
+        match &self.ifname {
+            Some(ifname) => format!("{}{LINE_BREAK}{ifname}", self.container_id),
+            None => self.container_id.clone(),
+        }
     }
 
     /// Whether this is exactly `(id, ifname)` in the current format.
@@ -76,6 +87,6 @@ mod tests {
         assert!(!Owner::parse("c1\r\neth0").is_legacy_of("c1"));
         assert!(Owner::parse("c1").matches("c1", "eth9"));
         assert!(!Owner::parse("c1\r\neth1").matches("c1", "eth0"));
-        assert_eq!(Owner::render("c1", "eth0"), "c1\r\neth0");
+        assert_eq!(Owner::new("c1", "eth0").content(), "c1\r\neth0");
     }
 }

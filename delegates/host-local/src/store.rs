@@ -114,8 +114,8 @@ impl Store {
         set: usize,
     ) -> Result<bool, Error> {
         let path = self.ip_path(ip);
-        let content = Owner::render(id, ifname);
-        let file = match create_whole(&self.dir, &path, content.as_bytes()) {
+        let owner = Owner::new(id, ifname);
+        let file = match create_whole(&self.dir, &path, owner.content().as_bytes()) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
             Err(e) => return Err(io("create reservation", &path, e)),
@@ -127,10 +127,6 @@ impl Store {
         }
         // Not knowing the inode only costs the next call one read of this file.
         if let Ok(meta) = file.metadata() {
-            let owner = Owner {
-                container_id: id.trim().to_owned(),
-                ifname: Some(ifname.to_owned()),
-            };
             self.index
                 .borrow_mut()
                 .insert(&ip.to_string(), meta.ino(), &owner);

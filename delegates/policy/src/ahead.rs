@@ -8,21 +8,18 @@
 
 use kernel::nft::ahead::Ahead;
 
-use crate::attachment::interface_policy;
+use crate::attachment::add_rendering;
 use crate::config::Config;
 use crate::error::PolicyError;
-use crate::{render, transaction};
+use crate::transaction;
 
 /// Starts, in the calling thread's namespace, the transaction ADD would apply for `ifname`
 /// under `netconf` (the delegate's netconf but for `prevResult`); `None` when the policy
 /// enforces nothing, so ADD installs nothing. Invalid input is the error ADD would give.
 pub fn start(netconf: &cni::NetConf, ifname: &str) -> Result<Option<Ahead>, PolicyError> {
-    let config = Config::parse(netconf)?;
-    let policy = interface_policy(&config, ifname)?;
-    if !policy.enforces_any() {
+    let Some(rendered) = add_rendering(&Config::parse(netconf)?, ifname)? else {
         return Ok(None);
-    }
-    let rendered = render::render(ifname, &policy);
+    };
     let op = format!("install the policy of {ifname}");
     kernel::nft::ahead::start(transaction::add_batch(&rendered, false), &op)
         .map(Some)

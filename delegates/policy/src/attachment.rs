@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::error::PolicyError;
 use crate::ir::{Direction, InterfacePolicy};
-use crate::render;
+use crate::render::{self, Rendered};
 use crate::security_groups;
 
 /// The interface's policy under `config`, and how many nft rules it renders to for
@@ -44,4 +44,16 @@ pub fn interface_policy(config: &Config, ifname: &str) -> Result<InterfacePolicy
         ));
     }
     Ok(policy)
+}
+
+/// What ADD installs for `ifname` under `config`: the rendered policy, `None` when it
+/// enforces nothing (NetworkPolicy leaves such a pod unisolated, so nothing is installed).
+pub(crate) fn add_rendering(
+    config: &Config,
+    ifname: &str,
+) -> Result<Option<Rendered>, PolicyError> {
+    let policy = interface_policy(config, ifname)?;
+    Ok(policy
+        .enforces_any()
+        .then(|| render::render(ifname, &policy)))
 }

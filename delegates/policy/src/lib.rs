@@ -112,11 +112,9 @@ impl Plugin for Policy {
                 "the policy plugin is chained after the interface plugin",
             )
         })?;
-        let policy = interface_policy(&config, &req.inv.ifname)?;
-        if !policy.enforces_any() {
+        let Some(rendered) = attachment::add_rendering(&config, &req.inv.ifname)? else {
             return Ok(prev);
-        }
-        let rendered = render::render(&req.inv.ifname, &policy);
+        };
         let ns = require_netns(req)?;
         enter(&ns, || transaction::add(&req.inv.ifname, &rendered))?;
         Ok(prev)
