@@ -48,7 +48,7 @@ pub fn ipv4_addrs(ns: &PrivateNetns, ifname: &str) -> Vec<String> {
 }
 
 /// The addresses host-local holds in any network under `data_dir` (one directory per
-/// network; the lock and cursor files are not reservations), sorted.
+/// network; the lock, cursor and spare files are not reservations), sorted.
 pub fn reservations(data_dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
     for network in std::fs::read_dir(data_dir).into_iter().flatten() {
@@ -62,7 +62,10 @@ pub fn reservations(data_dir: &Path) -> Vec<String> {
                 .file_name()
                 .to_string_lossy()
                 .into_owned();
-            if name != "lock" && !name.starts_with("last_reserved_ip") {
+            if name != "lock"
+                && !name.starts_with("last_reserved_ip")
+                && !cni::spare_file::is_spare(&name)
+            {
                 found.push(name);
             }
         }
@@ -117,7 +120,7 @@ pub fn meta_cache_files(dir: &Path) -> Vec<String> {
                 .to_string_lossy()
                 .into_owned()
         })
-        .filter(|name| name != META_CNI_LOCK)
+        .filter(|name| name != META_CNI_LOCK && !cni::spare_file::is_spare(name))
         .collect();
     names.sort();
     names

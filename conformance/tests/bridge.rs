@@ -128,7 +128,11 @@ impl Node {
         let mut names: Vec<String> = std::fs::read_dir(self.dir.path().join(NET))
             .map(|d| {
                 d.map(|e| e.unwrap().file_name().into_string().unwrap())
-                    .filter(|n| n != "lock" && !n.starts_with("last_reserved_ip"))
+                    .filter(|n| {
+                        n != "lock"
+                            && !n.starts_with("last_reserved_ip")
+                            && !cni::spare_file::is_spare(n)
+                    })
                     .collect()
             })
             .unwrap_or_default();

@@ -74,10 +74,13 @@ fn net_dir(data_dir: &Path) -> PathBuf {
     data_dir.join(NET)
 }
 
+/// The network directory's files but ours alone keeps, the spares (compared across
+/// implementations).
 fn listing(data_dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(net_dir(data_dir))
         .map(|d| {
             d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| !cni::spare_file::is_spare(n))
                 .collect()
         })
         .unwrap_or_default();

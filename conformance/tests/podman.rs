@@ -221,7 +221,10 @@ impl Podman {
         let mut out = Vec::new();
         for net in self.entries(&self.path("ipam")) {
             for name in self.entries(&self.path("ipam").join(&net)) {
-                if name != "lock" && !name.starts_with("last_reserved_ip") {
+                if name != "lock"
+                    && !name.starts_with("last_reserved_ip")
+                    && !cni::spare_file::is_spare(&name)
+                {
                     out.push(format!("{net}/{name}"));
                 }
             }

@@ -88,7 +88,9 @@ impl Node {
             .filter(|f| {
                 let name = f.file_name();
                 let name = name.to_string_lossy();
-                name != "lock" && !name.starts_with("last_reserved_ip")
+                name != "lock"
+                    && !name.starts_with("last_reserved_ip")
+                    && !cni::spare_file::is_spare(&name)
             })
             .count()
     }

@@ -8,6 +8,7 @@
 //!   typed invocation and netconf in, a typed result or error out, validated alike.
 //! - [`invoke`] and [`chain`]: running delegate plugins and conflists as libcni does, typed
 //!   up to the exec boundary.
+//! - [`spare_file`]: per-container state files kept for reuse, so pod churn makes no inode.
 
 pub mod args;
 pub mod call_env;
@@ -21,6 +22,7 @@ pub mod netconf;
 pub mod request;
 pub mod result;
 pub mod skeleton;
+pub mod spare_file;
 pub mod validate;
 pub mod version;
 

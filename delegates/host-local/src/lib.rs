@@ -231,10 +231,12 @@ mod tests {
         json!({"cniVersion":"1.1.0","name":"net1","type":"bridge","ipam":ipam})
     }
 
+    /// The network's files, spares aside (the store's tests show those).
     fn files(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir.join("net1"))
             .map(|d| {
                 d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .filter(|n| !cni::spare_file::is_spare(n))
                     .collect()
             })
             .unwrap_or_default();

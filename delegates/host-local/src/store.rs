@@ -8,7 +8,10 @@
 //! - `last_reserved_ip.<set>`: the address last reserved from range set `<set>`;
 //! - `lock`: flock'd exclusively by every operation for its whole duration. Ours also keeps
 //!   in it the index of who holds what ([`OwnersIndex`]), so finding a container's
-//!   addresses does not read every reservation file; the reference never reads it as one.
+//!   addresses does not read every reservation file; the reference never reads it as one;
+//! - `.spare.<n>`: ours only, released reservations' files kept for the next ones
+//!   ([`cni::spare_file`]); named by no address, so neither implementation reads one as a
+//!   reservation.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -115,7 +118,11 @@ impl Store {
     ) -> Result<bool, Error> {
         let path = self.ip_path(ip);
         let owner = Owner::new(id, ifname);
-        let file = match create_whole(&self.dir, &path, owner.content().as_bytes()) {
+        let content = owner.content();
+        let made = cni::spare_file::take_whole(&self.dir, &path, content.as_bytes())
+            .transpose()
+            .unwrap_or_else(|| create_whole(&self.dir, &path, content.as_bytes()));
+        let file = match made {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
             Err(e) => return Err(io("create reservation", &path, e)),
@@ -223,16 +230,13 @@ impl Store {
             .collect())
     }
 
-    /// Removes the reservation of `ip`; already gone is fine.
+    /// Removes the reservation of `ip`, its file kept as a spare for the next one
+    /// ([`cni::spare_file`]); already gone is fine.
     pub(crate) fn release(&self, ip: IpAddr) -> Result<(), Error> {
         let path = self.ip_path(ip);
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(io("remove", &path, e)),
-            _ => {
-                self.index.borrow_mut().remove(&ip.to_string());
-                Ok(())
-            }
-        }
+        cni::spare_file::retire(&self.dir, &path).map_err(|e| io("remove", &path, e))?;
+        self.index.borrow_mut().remove(&ip.to_string());
+        Ok(())
     }
 
     /// Releases every address of `(id, ifname)`; if there is none, the old-format
@@ -417,7 +421,45 @@ mod tests {
         assert_eq!(store.release_owner("c1", "eth0").unwrap(), [ip("10.1.2.4")]);
         assert_eq!(store.release_owner("c1", "eth0").unwrap(), [ip("10.1.2.3")]);
         assert!(store.release_owner("c1", "eth0").unwrap().is_empty());
-        assert_eq!(names(store.dir()), ["last_reserved_ip.0", "lock"]);
+        assert_eq!(
+            names(store.dir()),
+            [".spare.0", ".spare.1", "last_reserved_ip.0", "lock"]
+        );
+    }
+
+    #[test]
+    fn a_released_reservation_file_is_the_next_ones_and_no_spare_is_a_reservation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path(), "net1").unwrap();
+        assert!(store
+            .reserve(ip("10.1.2.2"), "a-long-container-id", "eth0", 0)
+            .unwrap());
+        let ino = std::fs::metadata(store.dir().join("10.1.2.2"))
+            .unwrap()
+            .ino();
+        store.release(ip("10.1.2.2")).unwrap();
+        assert!(store.reservations().unwrap().is_empty());
+        assert_eq!(
+            names(store.dir()),
+            [".spare.0", "last_reserved_ip.0", "lock"]
+        );
+
+        assert!(store.reserve(ip("10.1.2.3"), "b", "net1", 0).unwrap());
+        let file = store.dir().join("10.1.2.3");
+        assert_eq!(std::fs::metadata(&file).unwrap().ino(), ino);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "b\r\nnet1");
+        assert_eq!(store.find("b", "net1").unwrap(), [ip("10.1.2.3")]);
+        assert!(store
+            .find("a-long-container-id", "eth0")
+            .unwrap()
+            .is_empty());
+        // Taken already: refused, and the spare-less store makes files as before.
+        assert!(!store.reserve(ip("10.1.2.3"), "c", "eth0", 0).unwrap());
+        assert!(store.reserve(ip("10.1.2.4"), "c", "eth0", 0).unwrap());
+        assert_eq!(
+            names(store.dir()),
+            ["10.1.2.3", "10.1.2.4", "last_reserved_ip.0", "lock"]
+        );
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! with the results once ADD is done, so DEL can undo exactly what ADD did, even after a
 //! crash mid-ADD.
 //!
-//! One file per (container ID, interface) in `cniDir`, 0600 in a 0700 directory, replaced
-//! atomically (write to a temporary file in the same directory, then rename). Not fsynced:
+//! One file per (container ID, interface) in `cniDir`, 0600 in a 0700 directory, made at
+//! ADD in a spare's inode where the directory keeps one and kept as a spare at DEL
+//! ([`cni::spare_file`]). Not fsynced:
 //! a killed plugin leaves the page cache intact, and a power loss takes the pod's
 //! namespace and links with it (GC then releases what is left), so a sync would only add
 //! milliseconds to every ADD.
@@ -104,12 +105,15 @@ impl Slot {
         let dir = self.file.parent().expect("cache files live in a directory");
         ensure_dir(dir)?;
         let bytes = serde_json::to_vec(entry).map_err(|source| CacheError::Encode { source })?;
-        let mut file = match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&self.file)
-        {
+        let claimed = cni::spare_file::claim(dir, &self.file).transpose();
+        let made = claimed.unwrap_or_else(|| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&self.file)
+        });
+        let mut file = match made {
             Ok(f) => f,
             // Left by a crash before any delegate ran: replace it as any entry is.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return self.write(entry),
@@ -120,10 +124,13 @@ impl Slot {
                 })
             }
         };
-        file.write_all(&bytes).map_err(|source| CacheError::Write {
-            file: self.file.clone(),
-            source,
-        })
+        // A spare holds its last entry: cut to this one's length.
+        file.write_all(&bytes)
+            .and_then(|()| file.set_len(bytes.len() as u64))
+            .map_err(|source| CacheError::Write {
+                file: self.file.clone(),
+                source,
+            })
     }
 
     /// Replaces the entry [`Slot::create`] made, in place: ADD's final write, under the
@@ -136,11 +143,15 @@ impl Slot {
             file: self.file.clone(),
             source,
         };
+        // Written over, then cut to length: opened with O_TRUNC, ext4 would flush the
+        // entry `create` wrote at this close (its replace-by-truncate heuristic).
         std::fs::OpenOptions::new()
             .write(true)
-            .truncate(true)
             .open(&self.file)
-            .and_then(|mut file| file.write_all(&bytes))
+            .and_then(|mut file| {
+                file.write_all(&bytes)?;
+                file.set_len(bytes.len() as u64)
+            })
             .map_err(write)
     }
 
@@ -159,17 +170,14 @@ impl Slot {
         })
     }
 
-    /// Removes the file; gone already is fine.
+    /// Removes the file, kept as a spare for the next entry ([`cni::spare_file`]); gone
+    /// already is fine.
     pub(crate) fn remove(&self) -> Result<(), CacheError> {
-        match std::fs::remove_file(&self.file) {
-            Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
-                Err(CacheError::Remove {
-                    file: self.file.clone(),
-                    source,
-                })
-            }
-            _ => Ok(()),
-        }
+        let dir = self.file.parent().expect("cache files live in a directory");
+        cni::spare_file::retire(dir, &self.file).map_err(|source| CacheError::Remove {
+            file: self.file.clone(),
+            source,
+        })
     }
 }
 
@@ -363,5 +371,31 @@ mod tests {
         std::fs::write(slot.file(), b"{trunc").unwrap();
         slot.create(&entry).unwrap();
         assert!(matches!(slot.read().unwrap(), Read::Found(_)));
+    }
+
+    #[test]
+    fn a_removed_entry_file_is_the_next_pairs_holding_only_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = |id: &str, netns: Option<&str>| Entry {
+            container_id: id.into(),
+            ifname: "eth0".into(),
+            netns: netns.map(Into::into),
+            network_status: Vec::new(),
+            attachments: Vec::new(),
+        };
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        let a = Slot::new(dir.path(), "a", "eth0").unwrap();
+        a.create(&entry("a", Some("/run/netns/a-longer-entry-than-the-next")))
+            .unwrap();
+        let ino = inode(a.file());
+        a.remove().unwrap();
+        assert!(matches!(a.read().unwrap(), Read::Missing));
+        assert!(scan(dir.path()).unwrap().is_empty(), "a spare is no entry");
+
+        let b = Slot::new(dir.path(), "b", "eth0").unwrap();
+        b.create(&entry("b", None)).unwrap();
+        assert_eq!(inode(b.file()), ino);
+        assert!(matches!(b.read().unwrap(), Read::Found(e) if e == entry("b", None)));
+        assert_eq!(all(dir.path()).len(), 1);
     }
 }
