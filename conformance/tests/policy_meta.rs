@@ -376,3 +376,47 @@ fn a_failed_add_leaves_no_policy_started_ahead() {
         p.assert_clean();
     }
 }
+
+/// The policy's nft is spawned once the plan is known, but given its batch only after the
+/// names check and the cache write. An ADD refused by the names check (the pod already has
+/// a `net1`) leaves no rule: the spawned nft is killed having read nothing.
+#[test]
+fn an_add_refused_before_its_cache_applies_no_policy() {
+    let p = MetaPod::new();
+    p.write_nad("default", "secure", &secure_nad(&p.ipam_dir()));
+    let policy_dir = p.dir.path().join("policies");
+    std::fs::create_dir_all(policy_dir.join("default")).unwrap();
+    std::fs::write(
+        policy_dir.join("default/clients-to-http.json"),
+        policy().to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        policy_dir.join("default/server.json"),
+        server_pod().to_string(),
+    )
+    .unwrap();
+    netlink(&p.pod)
+        .create_veth(&VethRequest {
+            name: "net1".into(),
+            peer_name: "net1-peer".into(),
+            ..VethRequest::default()
+        })
+        .unwrap();
+    let conf = p.conf(
+        json!([{"name": "secure", "interface": "net1"}]),
+        json!({"policyDir": policy_dir}),
+    );
+    let call = p
+        .call("ADD", &conf)
+        .var("CNI_ARGS", "K8S_POD_NAMESPACE=default;K8S_POD_NAME=server");
+    let err = p.run(call).failure();
+    assert!(err["msg"].as_str().unwrap().contains("net1"), "{err}");
+    let listing = ruleset(&p.pod);
+    assert!(nft_rules(&p.pod).is_empty(), "{listing}");
+    assert!(!listing.contains("cni_policy"), "{listing}");
+    let mut nl = netlink(&p.pod);
+    let veth = nl.link_by_name("net1").unwrap().unwrap();
+    nl.del_link(veth.index).unwrap();
+    p.assert_clean();
+}

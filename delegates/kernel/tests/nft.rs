@@ -169,3 +169,32 @@ fn a_batch_started_ahead_reports_its_refusal_and_is_waited_for_when_dropped() {
         })
         .unwrap();
 }
+
+/// An nft spawned in a namespace applies the batch it is given later, from any thread and
+/// namespace, in the namespace it was spawned in, where the same batch's apply claims it;
+/// one dropped before it is given a batch applies nothing.
+#[test]
+fn a_spawned_nft_applies_its_later_batch_where_it_was_spawned_or_nothing_when_dropped() {
+    let (a, b) = (PrivateNetns::new().unwrap(), PrivateNetns::new().unwrap());
+    let (a, b) = (a.netns().unwrap(), b.netns().unwrap());
+    let spawned = a
+        .run(|| nft::ahead::spawn("spawned in a"))
+        .unwrap()
+        .unwrap();
+    let dropped = b
+        .run(|| nft::ahead::spawn("dropped in b"))
+        .unwrap()
+        .unwrap();
+    // Given its batch from namespace b's thread: it still applies in a.
+    let ahead = b
+        .run(|| spawned.start(table_and_chain("x")))
+        .unwrap()
+        .unwrap();
+    drop(dropped);
+    a.run(|| nft::apply(table_and_chain("x"), "claim it in a").unwrap())
+        .unwrap();
+    assert!(matches!(ahead.settle(), nft::ahead::Settled::Claimed));
+    a.run(|| assert!(has_table())).unwrap();
+    b.run(|| assert!(!has_table(), "the dropped nft applied nothing"))
+        .unwrap();
+}

@@ -220,6 +220,7 @@ impl MetaPlugin {
         for att in &attachments {
             att.check_runnable(delegates)?;
         }
+        let mut ahead = policy_ahead::spawn(req, &attachments, delegates);
         plan::check_names_free(req, &attachments)?;
         let mut entry = cache::Entry {
             container_id: req.inv.container_id.clone(),
@@ -229,7 +230,7 @@ impl MetaPlugin {
             network_status: Vec::new(),
         };
         slot.create(&entry)?;
-        let ahead = policy_ahead::start(req, &entry.attachments, delegates);
+        ahead.start();
         let added = self.add_all(req, conf, delegates, &mut entry.attachments);
         ahead.settle(added.is_err());
         if let Err((k, e)) = added {

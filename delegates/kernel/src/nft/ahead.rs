@@ -69,36 +69,78 @@ pub enum Settled {
     Unclaimed(Result<()>),
 }
 
+/// An `nft -j -f -` started in a namespace and not yet given a batch: the process start
+/// (exec, its libraries) overlaps whatever the caller does before it has one, such as
+/// rendering the batch or writing the state that must precede any change. Dropped before
+/// [`start`](Spawned::start), it is killed: it read nothing, so nothing applied.
+#[derive(Debug)]
+#[must_use = "a spawned nft is given its batch with start, or killed when dropped"]
+pub struct Spawned {
+    key: NetnsKey,
+    op: String,
+    child: Option<Child>,
+}
+
+/// Starts `nft -j -f -` in the calling thread's namespace for the transaction `op`
+/// describes (in its errors); the batch follows with [`Spawned::start`], from any thread.
+pub fn spawn(op: &str) -> Result<Spawned> {
+    let key = current_netns()?;
+    let child = super::spawn(&super::APPLY_ARGS)
+        .map_err(|e| Error::io(format!("{op}: run {}", super::nft_program().display()), e))?;
+    Ok(Spawned {
+        key,
+        op: op.to_string(),
+        child: Some(child),
+    })
+}
+
+impl Spawned {
+    /// Gives `batch` to the process as one transaction and returns at once. The next
+    /// [`apply`](super::apply) of the same batch in the namespace the process was spawned
+    /// in claims it.
+    pub fn start(mut self, batch: Batch<'_>) -> Result<Ahead> {
+        let op = std::mem::take(&mut self.op);
+        let payload = super::payload(batch, &op)?;
+        let mut child = self.child.take().expect("a spawned nft is started once");
+        let mut stdin = child.stdin.take().expect("nft's stdin is piped");
+        let fed = payload.clone();
+        let writer = std::thread::Builder::new()
+            .name("nft-ahead".into())
+            .spawn(move || stdin.write_all(&fed));
+        let writer = match writer {
+            Ok(writer) => writer,
+            Err(e) => {
+                // Killed before any input: nothing was applied.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::io(format!("{op}: start the thread feeding nft"), e));
+            }
+        };
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        started().push(Started {
+            id,
+            key: self.key,
+            payload,
+            running: Running { child, writer },
+            op,
+        });
+        Ok(Ahead { id })
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Starts `batch` as one transaction (`nft -j -f -`) in the calling thread's namespace and
 /// returns at once; `op` describes it for its error.
 pub fn start(batch: Batch<'_>, op: &str) -> Result<Ahead> {
-    let key = current_netns()?;
-    let payload = super::payload(batch, op)?;
-    let mut child = super::spawn(&super::APPLY_ARGS)
-        .map_err(|e| Error::io(format!("{op}: run {}", super::nft_program().display()), e))?;
-    let mut stdin = child.stdin.take().expect("nft's stdin is piped");
-    let fed = payload.clone();
-    let writer = std::thread::Builder::new()
-        .name("nft-ahead".into())
-        .spawn(move || stdin.write_all(&fed));
-    let writer = match writer {
-        Ok(writer) => writer,
-        Err(e) => {
-            // Killed before any input: nothing was applied.
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(Error::io(format!("{op}: start the thread feeding nft"), e));
-        }
-    };
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    started().push(Started {
-        id,
-        key,
-        payload,
-        running: Running { child, writer },
-        op: op.to_string(),
-    });
-    Ok(Ahead { id })
+    spawn(op)?.start(batch)
 }
 
 /// The transaction started ahead with exactly `payload` in the calling thread's namespace,
