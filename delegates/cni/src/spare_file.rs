@@ -11,10 +11,11 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+use nix::fcntl::{renameat2, OFlag, RenameFlags, AT_FDCWD};
 
 /// How many spares a directory keeps; a file retired beyond them is removed.
 pub const SPARES: usize = 4;
@@ -30,6 +31,14 @@ pub fn is_spare(name: &str) -> bool {
 
 fn spare(dir: &Path, n: usize) -> PathBuf {
     dir.join(format!("{SPARE_PREFIX}{n}"))
+}
+
+/// `path` opened for writing; a symlink is not followed (a spare is a file we made).
+fn open_for_writing(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(OFlag::O_NOFOLLOW.bits())
+        .open(path)
 }
 
 /// `from` renamed to `to`, never over an existing `to`.
@@ -58,26 +67,29 @@ pub fn retire(dir: &Path, file: &Path) -> std::io::Result<()> {
 }
 
 /// Puts `content` in a spare of `dir` and renames it to `file`: the file appears whole or
-/// not at all. `None` when `dir` has no spare (the caller makes the file as it would have);
-/// `AlreadyExists` when `file` exists, and the spare stays one. The caller keeps other
-/// takers out of `dir` meanwhile (two writing into one spare would mix their texts):
-/// host-local holds its network's lock.
+/// not at all. `None` when `dir` has no usable spare (the caller makes the file as it would
+/// have, and reports what fails then); `AlreadyExists` when `file` exists, and the spare
+/// stays one. The caller keeps other takers out of `dir` meanwhile (two writing into one
+/// spare would mix their texts): host-local holds its network's lock.
 pub fn take_whole(dir: &Path, file: &Path, content: &[u8]) -> std::io::Result<Option<File>> {
     for n in 0..SPARES {
         let from = spare(dir, n);
-        let mut spare_file = match OpenOptions::new().write(true).open(&from) {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
+        // Anything but a regular file of ours under a spare's name is passed over.
+        let Ok(mut spare_file) = open_for_writing(&from) else {
+            continue;
         };
         // Written over, then cut to length: a cut to zero would make ext4 flush the file
         // at its close (its replace-by-truncate heuristic).
-        spare_file.write_all(content)?;
-        spare_file.set_len(content.len() as u64)?;
+        let written = spare_file
+            .write_all(content)
+            .and_then(|()| spare_file.set_len(content.len() as u64));
+        if written.is_err() {
+            return Ok(None);
+        }
         return match rename_noreplace(&from, file) {
             Ok(()) => Ok(Some(spare_file)),
-            Err(e) if e.raw_os_error() == Some(Errno::EINVAL as i32) => Ok(None),
-            Err(e) => Err(e),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(e),
+            Err(_) => Ok(None),
         };
     }
     Ok(None)
@@ -85,20 +97,19 @@ pub fn take_whole(dir: &Path, file: &Path, content: &[u8]) -> std::io::Result<Op
 
 /// Renames a spare of `dir` to `file` and opens it for writing, for a caller that writes
 /// the file in place after (its readers take a partial text for a corrupt one). Takers
-/// need no lock: a spare goes to one of them. `None` when `dir` has no spare or `file`
-/// exists.
-pub fn claim(dir: &Path, file: &Path) -> std::io::Result<Option<File>> {
+/// need no lock: a spare goes to one of them. `None` when `dir` has no spare, `file`
+/// exists, or the spare taken is no file to write (the caller makes its file as it would
+/// have, and reports what fails then).
+pub fn claim(dir: &Path, file: &Path) -> Option<File> {
     for n in 0..SPARES {
         match rename_noreplace(&spare(dir, n), file) {
-            Ok(()) => return OpenOptions::new().write(true).open(file).map(Some),
+            Ok(()) => return open_for_writing(file).ok(),
             // Another taker's, or never made.
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(None),
-            Err(e) if e.raw_os_error() == Some(Errno::EINVAL as i32) => return Ok(None),
-            Err(e) => return Err(e),
+            Err(_) => return None,
         }
     }
-    Ok(None)
+    None
 }
 
 #[cfg(test)]
@@ -146,7 +157,7 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read_to_string(&b).unwrap(), "b's");
         assert_eq!(names(dir.path()), [".spare.0", "b"]);
-        assert!(claim(dir.path(), &b).unwrap().is_none());
+        assert!(claim(dir.path(), &b).is_none());
         assert_eq!(std::fs::read_to_string(&b).unwrap(), "b's");
     }
 
@@ -166,6 +177,24 @@ mod tests {
     }
 
     #[test]
+    fn what_is_no_spare_file_of_ours_is_passed_over_and_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target = elsewhere.path().join("not-ours");
+        std::fs::write(&target, "keep").unwrap();
+        std::os::unix::fs::symlink(&target, spare(dir.path(), 0)).unwrap();
+        std::fs::create_dir(spare(dir.path(), 1)).unwrap();
+        let file = dir.path().join("10.0.0.2");
+        assert!(take_whole(dir.path(), &file, b"c\r\neth0")
+            .unwrap()
+            .is_none());
+        assert!(!file.exists());
+        // A claimer that takes the symlink does not write through it either.
+        assert!(claim(dir.path(), &file).is_none());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+    }
+
+    #[test]
     fn racing_claimers_each_get_their_own_spare_or_none() {
         let dir = tempfile::tempdir().unwrap();
         for n in 0..2 {
@@ -178,7 +207,7 @@ mod tests {
                 .map(|n| {
                     let file = dir.path().join(format!("new{n}"));
                     let dir = dir.path();
-                    s.spawn(move || claim(dir, &file).unwrap().is_some())
+                    s.spawn(move || claim(dir, &file).is_some())
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()

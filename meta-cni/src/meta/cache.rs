@@ -105,7 +105,7 @@ impl Slot {
         let dir = self.file.parent().expect("cache files live in a directory");
         ensure_dir(dir)?;
         let bytes = serde_json::to_vec(entry).map_err(|source| CacheError::Encode { source })?;
-        let claimed = cni::spare_file::claim(dir, &self.file).transpose();
+        let claimed = cni::spare_file::claim(dir, &self.file).map(Ok);
         let made = claimed.unwrap_or_else(|| {
             std::fs::OpenOptions::new()
                 .write(true)
