@@ -8,7 +8,7 @@
 //! bridge reaches nothing, eth0 stays open; DEL leaves nothing.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use conformance::inspect::{ipv4_addrs, netlink, netns, nft_rules, ruleset};
 use conformance::kube_api::{write_kubeconfig, KubeApi};
@@ -205,7 +205,7 @@ fn standalone_three_interfaces_with_a_multi_network_policy_from_policy_dir() {
 
 /// The API stand-in in the pod's node holding the NADs, the namespace, both policies and the
 /// three pods; the kubeconfig and the server pod's UID.
-fn cluster(p: &MetaPod) -> (KubeApi, std::path::PathBuf, String) {
+fn cluster(p: &MetaPod) -> (KubeApi, PathBuf, String) {
     let mut nl = netlink(&p.node);
     let lo = nl.link_by_name("lo").unwrap().unwrap();
     nl.set_link_up(lo.index).unwrap();
@@ -326,6 +326,19 @@ fn through_the_daemon_the_multi_network_policy_applies_the_same() {
     );
 }
 
+/// The NAD `default/secure` and a policy directory holding the server pod and the policy
+/// for `secure` (standalone mode); the directory.
+fn secure_with_policy_dir(p: &MetaPod) -> PathBuf {
+    p.write_nad("default", "secure", &secure_nad(&p.ipam_dir()));
+    let policy_dir = p.dir.path().join("policies");
+    std::fs::create_dir_all(policy_dir.join("default")).unwrap();
+    for (name, object) in [("clients-to-http", policy()), ("server", server_pod())] {
+        let path = policy_dir.join(format!("default/{name}.json"));
+        std::fs::write(path, object.to_string()).unwrap();
+    }
+    policy_dir
+}
+
 /// The policy's transaction starts with the ADD, before any interface is made. When an
 /// earlier network fails (net2's bridge name is taken by a veth on the node), the chain
 /// never reaches net1's policy delegate, yet its transaction ran: the failed ADD undoes it
@@ -334,19 +347,7 @@ fn through_the_daemon_the_multi_network_policy_applies_the_same() {
 fn a_failed_add_leaves_no_policy_started_ahead() {
     for parallel in [false, true] {
         let p = MetaPod::new();
-        p.write_nad("default", "secure", &secure_nad(&p.ipam_dir()));
-        let policy_dir = p.dir.path().join("policies");
-        std::fs::create_dir_all(policy_dir.join("default")).unwrap();
-        std::fs::write(
-            policy_dir.join("default/clients-to-http.json"),
-            policy().to_string(),
-        )
-        .unwrap();
-        std::fs::write(
-            policy_dir.join("default/server.json"),
-            server_pod().to_string(),
-        )
-        .unwrap();
+        let policy_dir = secure_with_policy_dir(&p);
         netlink(&p.node)
             .create_veth(&VethRequest {
                 name: "br-a".into(),
@@ -383,19 +384,7 @@ fn a_failed_add_leaves_no_policy_started_ahead() {
 #[test]
 fn an_add_refused_before_its_cache_applies_no_policy() {
     let p = MetaPod::new();
-    p.write_nad("default", "secure", &secure_nad(&p.ipam_dir()));
-    let policy_dir = p.dir.path().join("policies");
-    std::fs::create_dir_all(policy_dir.join("default")).unwrap();
-    std::fs::write(
-        policy_dir.join("default/clients-to-http.json"),
-        policy().to_string(),
-    )
-    .unwrap();
-    std::fs::write(
-        policy_dir.join("default/server.json"),
-        server_pod().to_string(),
-    )
-    .unwrap();
+    let policy_dir = secure_with_policy_dir(&p);
     netlink(&p.pod)
         .create_veth(&VethRequest {
             name: "net1".into(),
