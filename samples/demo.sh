@@ -185,7 +185,8 @@ reserved=$(grep -rlsE "^(${id[pod-a]}|${id[pod-b]})\s*$" \
     "$ipam_root/pod-network" "$ipam_root/data-net" "$ipam_root/ctrl-net" || true)
 if [ -n "$reserved" ]; then echo "reservations: $reserved"; left=1; fi
 # The cache dir's one lock file (shared by every container) stays.
-cached=$(find "$cache_dir" -type f ! -name meta-cni.lock 2>/dev/null)
+# So do spares: files DEL emptied and keeps for the next ADD (no inode made per pod).
+cached=$(find "$cache_dir" -type f ! -name meta-cni.lock ! -name '.spare.*' 2>/dev/null)
 if [ -n "$cached" ]; then echo "cache files: $cached"; left=1; fi
 if [ "$left" != 0 ]; then exit 1; fi
 echo "nothing: no pod links but lo, no host veths, no reservations, no cache files"

@@ -7,7 +7,7 @@
 //!
 //! Spares are named `.spare.<n>`, `n` below [`SPARES`]: dot files, named by no address and
 //! ending in no state suffix, so no reader of the directory (ours or the reference
-//! plugins') takes one for state. A spare keeps the text it last held until it is taken.
+//! plugins') takes one for state. A spare's text is cleared (zeros) when it is kept.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write as _};
@@ -47,12 +47,23 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
         .map_err(std::io::Error::from)
 }
 
-/// Removes `file`, a file of `dir`, keeping its inode as a spare when `dir` has a free spare
-/// name. Gone already is fine.
+/// Writes zeros over a spare's text, so that a spare holds nothing of its last owner's
+/// (whoever looks for a container's files by their text finds none). Not cut to zero
+/// length: that would make ext4 flush the file at the next close of a write to it.
+fn clear(spare: &Path) -> std::io::Result<()> {
+    let mut file = open_for_writing(spare)?;
+    let len = file.metadata()?.len();
+    file.write_all(&vec![0; len as usize])
+}
+
+/// Removes `file`, a file of `dir`, keeping its inode as a spare, its text cleared, when
+/// `dir` has a free spare name. Gone already is fine.
 pub fn retire(dir: &Path, file: &Path) -> std::io::Result<()> {
     for n in 0..SPARES {
-        match rename_noreplace(file, &spare(dir, n)) {
-            Ok(()) => return Ok(()),
+        let to = spare(dir, n);
+        match rename_noreplace(file, &to) {
+            // A spare that cannot be cleared is not kept.
+            Ok(()) => return clear(&to).or_else(|_| std::fs::remove_file(&to)),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             // A file system without RENAME_NOREPLACE: no spares there.
@@ -135,6 +146,8 @@ mod tests {
         let ino = std::fs::metadata(&a).unwrap().ino();
         retire(dir.path(), &a).unwrap();
         assert_eq!(names(dir.path()), [".spare.0"]);
+        let kept = std::fs::read(spare(dir.path(), 0)).unwrap();
+        assert!(kept.len() == 31 && kept.iter().all(|b| *b == 0), "{kept:?}");
 
         let b = dir.path().join("10.0.0.3");
         let file = take_whole(dir.path(), &b, b"b\r\nnet1").unwrap().unwrap();
