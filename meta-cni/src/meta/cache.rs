@@ -98,9 +98,10 @@ impl Slot {
     }
 
     /// Writes the first entry of a pair that has none (its plan, before any delegate runs),
-    /// straight into a new file: the container's lock keeps readers out meanwhile, and a
-    /// crash halfway leaves a file that reads as corrupt, from which DEL falls back to the
-    /// config. One file made per ADD instead of two (a temporary one costs an inode).
+    /// straight into its file, a spare's where the directory keeps one, else a new one: the
+    /// container's lock keeps readers out meanwhile, and a crash halfway leaves a file that
+    /// reads as corrupt, from which DEL falls back to the config. No temporary file (it
+    /// would cost an inode per ADD).
     pub(crate) fn create(&self, entry: &Entry) -> Result<(), CacheError> {
         let dir = self.file.parent().expect("cache files live in a directory");
         ensure_dir(dir)?;
@@ -124,7 +125,7 @@ impl Slot {
                 })
             }
         };
-        // A spare holds its last entry: cut to this one's length.
+        // A spare holds zeros as long as its last entry: cut to this one's length.
         file.write_all(&bytes)
             .and_then(|()| file.set_len(bytes.len() as u64))
             .map_err(|source| CacheError::Write {
