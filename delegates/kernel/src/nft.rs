@@ -61,7 +61,7 @@ pub struct NftRule {
 /// Applies `batch` as one transaction (`nft -j -f -`); `op` describes it for the error,
 /// which carries what nft said. (The nftables crate's own helper lets nft's stderr go to
 /// ours, so its error would say nothing.)
-/// When [`ahead::start`] already started this same batch in the calling thread's
+/// When [`ahead::Spawned::start`] already started this same batch in the calling thread's
 /// namespace, that transaction is waited for instead: the batch applies once.
 pub fn apply(batch: Batch<'_>, op: &str) -> Result<()> {
     run_batch(batch, op, &APPLY_ARGS)

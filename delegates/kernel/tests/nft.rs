@@ -84,6 +84,11 @@ fn table_and_chain(name: &'static str) -> Batch<'static> {
     batch
 }
 
+/// `batch` started ahead as one transaction in the calling thread's namespace.
+fn start_ahead(batch: nftables::batch::Batch<'_>, op: &str) -> kernel::Result<nft::ahead::Ahead> {
+    nft::ahead::spawn(op)?.start(batch)
+}
+
 fn has_table() -> bool {
     nft::list_table(NfFamily::IP, "kernel_nft_test")
         .unwrap()
@@ -99,11 +104,11 @@ fn a_batch_started_ahead_is_claimed_by_the_same_batch_in_its_namespace() {
     let (a, b) = (PrivateNetns::new().unwrap(), PrivateNetns::new().unwrap());
     let (a, b) = (a.netns().unwrap(), b.netns().unwrap());
     let in_a = a
-        .run(|| nft::ahead::start(table_and_chain("x"), "ahead in a"))
+        .run(|| start_ahead(table_and_chain("x"), "ahead in a"))
         .unwrap()
         .unwrap();
     let in_b = b
-        .run(|| nft::ahead::start(table_and_chain("x"), "ahead in b"))
+        .run(|| start_ahead(table_and_chain("x"), "ahead in b"))
         .unwrap()
         .unwrap();
     a.run(|| {
@@ -145,7 +150,7 @@ fn a_batch_started_ahead_reports_its_refusal_and_is_waited_for_when_dropped() {
     netns
         .run(|| {
             let claimed =
-                nft::ahead::start(jump_to_missing(), "ahead: a jump to a missing chain").unwrap();
+                start_ahead(jump_to_missing(), "ahead: a jump to a missing chain").unwrap();
             let err = nft::apply(jump_to_missing(), "claim it")
                 .unwrap_err()
                 .to_string();
@@ -154,7 +159,7 @@ fn a_batch_started_ahead_reports_its_refusal_and_is_waited_for_when_dropped() {
             assert!(err.contains("Could not process rule"), "{err}");
             assert!(matches!(claimed.settle(), nft::ahead::Settled::Claimed));
 
-            let unclaimed = nft::ahead::start(jump_to_missing(), "unclaimed").unwrap();
+            let unclaimed = start_ahead(jump_to_missing(), "unclaimed").unwrap();
             match unclaimed.settle() {
                 nft::ahead::Settled::Unclaimed(Err(e)) => {
                     assert!(e.to_string().contains("Could not process rule"), "{e}")
@@ -163,7 +168,7 @@ fn a_batch_started_ahead_reports_its_refusal_and_is_waited_for_when_dropped() {
             }
             assert!(!has_table());
 
-            let dropped = nft::ahead::start(table_and_chain("b"), "dropped").unwrap();
+            let dropped = start_ahead(table_and_chain("b"), "dropped").unwrap();
             drop(dropped);
             assert!(has_table(), "dropping waited for the transaction");
         })

@@ -1,9 +1,10 @@
 //! Transactions started ahead of the code that asks for them. Most of what a small
 //! transaction costs is `nft` itself (exec, its libraries, parsing the JSON, the commit);
 //! a caller that knows a batch before the code that applies it runs (the meta plugin knows
-//! a policy delegate's batch before the pod's interfaces exist) starts it at once with
-//! [`start`], and the next [`apply`](super::apply) of that same batch in that namespace
-//! waits for it instead of running it again. Any other batch runs as always.
+//! a policy delegate's batch before the pod's interfaces exist) [`spawn`]s nft in the
+//! namespace as early as it can and gives it the batch at once with [`Spawned::start`];
+//! the next [`apply`](super::apply) of that same batch in that namespace waits for it
+//! instead of running it again. Any other batch runs as always.
 //!
 //! A batch started ahead may end up unasked for (the code that would have applied it failed
 //! first): [`Ahead::settle`] says so, and the caller undoes it.
@@ -52,7 +53,7 @@ fn started() -> std::sync::MutexGuard<'static, Vec<Started>> {
     STARTED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A transaction started ahead by [`start`]. Dropping it waits for the process, so nothing
+/// A transaction started ahead by [`Spawned::start`]. Dropping it waits for the process, so nothing
 /// applies after its owner moved on; [`settle`](Ahead::settle) also says what became of it.
 #[derive(Debug)]
 #[must_use = "a transaction started ahead is settled (or waited for when dropped)"]
@@ -135,12 +136,6 @@ impl Drop for Spawned {
             let _ = child.wait();
         }
     }
-}
-
-/// Starts `batch` as one transaction (`nft -j -f -`) in the calling thread's namespace and
-/// returns at once; `op` describes it for its error.
-pub fn start(batch: Batch<'_>, op: &str) -> Result<Ahead> {
-    spawn(op)?.start(batch)
 }
 
 /// The transaction started ahead with exactly `payload` in the calling thread's namespace,
