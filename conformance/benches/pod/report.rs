@@ -343,7 +343,8 @@ impl Results {
 /// The file system of the state directories (the temporary directory: `TMPDIR` moves
 /// them). It matters to our figures and not to the floor's, which writes no files: each of
 /// our ADDs creates a cache entry and a reservation per network, and on an ext4 without a
-/// journal the inode allocator skips (reading each) every inode deleted in the last minute.
+/// journal the inode allocator skips (reading each) every inode deleted in the last one to
+/// six minutes, so our ADD slows with every run before it; the report says so.
 fn state_fs() -> String {
     use nix::sys::statfs::{
         statfs, BTRFS_SUPER_MAGIC, EXT4_SUPER_MAGIC, OVERLAYFS_SUPER_MAGIC, TMPFS_MAGIC,
@@ -351,7 +352,14 @@ fn state_fs() -> String {
     };
     let dir = std::env::temp_dir();
     let kind = match statfs(&dir).map(|s| s.filesystem_type()) {
-        Ok(t) if t == EXT4_SUPER_MAGIC => "ext2/3/4",
+        Ok(t) if t == EXT4_SUPER_MAGIC => match ext4_journaled(&dir) {
+            Some(true) => "ext4 with a journal",
+            Some(false) => {
+                "ext4 WITHOUT a journal: file creation slows with recent deletions, \
+                 our ADD drifts up from run to run; TMPDIR on a journaled file system avoids it"
+            }
+            None => "ext2/3/4",
+        },
         Ok(t) if t == TMPFS_MAGIC => "tmpfs",
         Ok(t) if t == XFS_SUPER_MAGIC => "xfs",
         Ok(t) if t == BTRFS_SUPER_MAGIC => "btrfs",
@@ -360,6 +368,28 @@ fn state_fs() -> String {
         Err(_) => "unknown",
     };
     format!("{} ({kind})", dir.display())
+}
+
+/// Whether the ext4 file system holding `dir` has a journal: jbd2 lists every journal it
+/// runs in `/proc/fs/jbd2` as `<device>-<journal inode>`. `None` when the device has no
+/// name in sysfs.
+fn ext4_journaled(dir: &std::path::Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(dir).ok()?.dev();
+    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
+    let uevent = std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent")).ok()?;
+    let name = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME="))?;
+    // No /proc/fs/jbd2 at all: no file system here has a journal.
+    let mut journals = std::fs::read_dir("/proc/fs/jbd2")
+        .into_iter()
+        .flatten()
+        .flatten();
+    Some(journals.any(|e| {
+        e.file_name()
+            .to_str()
+            .and_then(|n| n.rsplit_once('-'))
+            .is_some_and(|(device, _)| device == name)
+    }))
 }
 
 /// CPUs, kernel and where the state lives, for the record.
