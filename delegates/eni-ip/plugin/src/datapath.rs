@@ -237,7 +237,7 @@ pub(crate) fn configure_pod(
 /// Configures the node: the /32 route to the host veth, rule 512, and rule 1536 to the
 /// ENI's table when the address is on a secondary ENI (`table` is not main). Rules a
 /// departed pod of this address left are replaced: the address is this pod's now. On
-/// failure the caller removes every rule of the address (`teardown::remove_rules`).
+/// failure the caller removes every rule of the address ([`remove_rules`]).
 pub(crate) fn configure_host(
     host_nl: &mut Netlink,
     pair: &Pair,
@@ -252,7 +252,7 @@ pub(crate) fn configure_host(
                 e,
             )
         })?;
-    crate::teardown::remove_rules(host_nl, address)?;
+    remove_rules(host_nl, address)?;
     host_nl
         .add_rule(&to_pod_rule(address))
         .map_err(|e| Error::io("add the rule to the pod", e))?;
@@ -260,6 +260,27 @@ pub(crate) fn configure_host(
         host_nl
             .add_rule(&from_pod_rule(address, table))
             .map_err(|e| Error::io("add the rule from the pod", e))?;
+    }
+    Ok(())
+}
+
+/// Removes every rule 512 to `address`/32 and every rule 1536 from it, whatever their
+/// tables (upstream's `NetLinkRuleDelAll`: a pod whose ENI changed may have left one of
+/// another table).
+pub(crate) fn remove_rules(nl: &mut Netlink, address: Ipv4Addr) -> Result<(), Error> {
+    let net = Some(pod_net(address));
+    let rules = nl
+        .rules(Family::V4, None)
+        .map_err(|e| Error::io(format!("list the rules of {address}"), e))?;
+    let ours = rules.iter().filter(|r| {
+        (r.priority == Some(TO_POD_PRIORITY) && r.dst == net && r.src.is_none())
+            || (r.priority == Some(FROM_POD_PRIORITY) && r.src == net && r.dst.is_none())
+    });
+    for rule in ours {
+        match nl.del_rule(rule) {
+            Err(e) if !e.is_not_found() => return Err(Error::io("remove a rule of the pod", e)),
+            _ => {}
+        }
     }
     Ok(())
 }

@@ -324,7 +324,7 @@ impl Plugin for EniIp {
         // Their pods are gone, and their veths with their namespaces; their rules are not.
         let mut nl = netlink_here()?;
         for (_, address) in &collected.released {
-            teardown::remove_rules(&mut nl, *address)?;
+            datapath::remove_rules(&mut nl, *address)?;
         }
         Ok(())
     }

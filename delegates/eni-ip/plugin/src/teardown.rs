@@ -8,28 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use cni::Error;
 use kernel::{Family, Netlink};
 
-use crate::datapath::{pod_net, FROM_POD_PRIORITY, POD_RULE_PRIORITY, TO_POD_PRIORITY};
-
-/// Removes every rule 512 to `address`/32 and every rule 1536 from it, whatever their
-/// tables (upstream's `NetLinkRuleDelAll`: a pod whose ENI changed may have left one of
-/// another table).
-pub(crate) fn remove_rules(nl: &mut Netlink, address: Ipv4Addr) -> Result<(), Error> {
-    let net = Some(pod_net(address));
-    let rules = nl
-        .rules(Family::V4, None)
-        .map_err(|e| Error::io(format!("list the rules of {address}"), e))?;
-    let ours = rules.iter().filter(|r| {
-        (r.priority == Some(TO_POD_PRIORITY) && r.dst == net && r.src.is_none())
-            || (r.priority == Some(FROM_POD_PRIORITY) && r.src == net && r.dst.is_none())
-    });
-    for rule in ours {
-        match nl.del_rule(rule) {
-            Err(e) if !e.is_not_found() => return Err(Error::io("remove a rule of the pod", e)),
-            _ => {}
-        }
-    }
-    Ok(())
-}
+use crate::datapath::{pod_net, remove_rules, POD_RULE_PRIORITY};
 
 /// The pod address the node routes to `host_name`: the /32 route through it in main, when
 /// the link and the route are still there (a DEL that knows nothing else).
