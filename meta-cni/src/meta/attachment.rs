@@ -77,6 +77,23 @@ pub(crate) struct Attachment {
 }
 
 impl Attachment {
+    /// Gives this attachment `device`, as Multus does: `deviceID` and `pciBusID` in every
+    /// plugin's netconf (host-device and SR-IOV read them there), and the `deviceID` and
+    /// `CNIDeviceInfoFile` capabilities in the runtime config.
+    pub(crate) fn give_device(&mut self, device: Device) {
+        for plugin in &mut self.conf.plugins {
+            plugin.insert("deviceID".into(), device.id.clone().into());
+            plugin.insert("pciBusID".into(), device.id.clone().into());
+        }
+        self.runtime_config
+            .insert("deviceID".into(), device.id.clone().into());
+        self.runtime_config.insert(
+            "CNIDeviceInfoFile".into(),
+            device.cni_info_file.display().to_string().into(),
+        );
+        self.device = Some(device);
+    }
+
     /// The span of one verb on this attachment: every log line of its delegates is in it.
     fn span(&self, verb: Command) -> tracing::Span {
         tracing::info_span!(

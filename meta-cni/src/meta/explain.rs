@@ -15,7 +15,8 @@ use crate::delegates::Delegates;
 
 use super::config::MetaConf;
 use super::plan_for_add;
-use super::source::{PodObject, Source};
+use super::pod_object::PodObject;
+use super::source::Source;
 
 /// The plan of one ADD, or why ADD would refuse it.
 #[derive(Debug, Clone, Serialize)]

@@ -32,6 +32,7 @@ mod network_status;
 mod networks;
 pub(crate) mod parallel;
 mod plan;
+mod pod_object;
 mod policy_ahead;
 pub(crate) mod policy_context;
 mod policy_dir;
@@ -52,7 +53,8 @@ use attachment::Attachment;
 use config::{MetaConf, ResultMode};
 use container_lock::ContainerLock;
 use error::MetaError;
-use source::{PodLookup, PodObject, Source};
+use pod_object::PodObject;
+use source::{PodLookup, Source};
 
 /// The meta plugin.
 #[derive(Debug, Clone, Copy, Default)]

@@ -22,7 +22,8 @@ use super::config::MetaConf;
 use super::devices::{Allocations, Device};
 use super::error::PlanError;
 use super::networks::{self, Network};
-use super::source::{PodObject, Source};
+use super::pod_object::PodObject;
+use super::source::Source;
 
 /// A selection that does not parse, naming where it came from (`what`), the entry's field
 /// and (through the error) the offending value.
@@ -153,9 +154,14 @@ fn give_devices(
             }
             _ => continue,
         };
-        Device::new(conf, &req.inv.container_id, att, id, resource)
-            .through(claim)
-            .attach_to(att);
+        let device = Device::new(
+            conf,
+            &req.inv.container_id,
+            (&att.network, &att.ifname),
+            id,
+            resource,
+        );
+        att.give_device(device.through(claim));
     }
     Ok(())
 }
@@ -373,7 +379,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::meta::source::PodObject;
+    use crate::meta::pod_object::PodObject;
 
     fn nad(namespace: &str, name: &str, bridge: &str) -> NetworkAttachmentDefinition {
         let config = json!({"cniVersion": "1.0.0", "type": "bridge", "bridge": bridge,

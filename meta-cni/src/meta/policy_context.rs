@@ -22,7 +22,7 @@ use policy::multi_network::{MultiNetworkContext, NamespaceInfo, NetworkRef, Peer
 use serde_json::Value;
 
 use super::attachment::Attachment;
-use super::source::PodObject;
+use super::pod_object::{container_ports, PodObject};
 
 /// The delegate type that takes the context.
 pub(crate) const POLICY_TYPE: &str = "policy";
@@ -106,15 +106,6 @@ pub(crate) fn target_pod(
             .unwrap_or_default(),
         container_ports: file_pod.map(container_ports).unwrap_or_default(),
     }
-}
-
-/// Every port of every container of `pod`, for named ports.
-pub(crate) fn container_ports(pod: &Pod) -> Vec<k8s_openapi::api::core::v1::ContainerPort> {
-    pod.spec
-        .iter()
-        .flat_map(|spec| &spec.containers)
-        .flat_map(|c| c.ports.iter().flatten().cloned())
-        .collect()
 }
 
 /// Puts the context into every `policy` delegate of `attachments` whose network is a NAD

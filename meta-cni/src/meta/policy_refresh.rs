@@ -21,8 +21,8 @@ use super::attachment::Attachment;
 use super::cache::{self, Entry, Slot};
 use super::container_lock::ContainerLock;
 use super::error::{CacheError, LockError};
+use super::pod_object::PodObject;
 use super::policy_context::{self, PolicyObjects};
-use super::source::PodObject;
 
 /// Where the refresh reads the cluster: the daemon's watch caches.
 pub(crate) trait PolicyLookup {

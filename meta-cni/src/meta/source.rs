@@ -5,61 +5,21 @@
 
 use super::kube_config::KubeSource;
 use std::cell::{OnceCell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use cni::Request;
-use k8s_openapi::api::core::v1::{ContainerPort, Pod};
 use k8s_openapi::api::resource::v1::{ResourceClaim, ResourceSlice};
-use nad_crd::{
-    NetworkAttachmentDefinition, NetworkStatus, DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION,
-};
+use nad_crd::{NetworkAttachmentDefinition, NetworkStatus};
 
 use super::api::Api;
 use super::cluster_view::{self, ClusterView};
 use super::config::MetaConf;
 use super::error::{ApiError, SourceError};
 use super::nad_dir::{check_nad_ref, NadDir};
-use super::policy_context::{container_ports, PolicyObjects};
+use super::pod_object::PodObject;
+use super::policy_context::PolicyObjects;
 use super::policy_dir::PolicyDir;
-
-/// The pod being attached, as the API returned it: what the plan needs from it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PodObject {
-    /// Its namespace.
-    pub(crate) namespace: String,
-    /// Its name.
-    pub(crate) name: String,
-    /// `k8s.v1.cni.cncf.io/networks`, if set.
-    pub(crate) networks: Option<String>,
-    /// `v1.multus-cni.io/default-network`, if set.
-    pub(crate) default_network: Option<String>,
-    /// Its labels, for MultiNetworkPolicy selectors.
-    pub(crate) labels: BTreeMap<String, String>,
-    /// Its containers' ports, for MultiNetworkPolicy's named ports.
-    pub(crate) container_ports: Vec<ContainerPort>,
-    /// The names of its DRA ResourceClaims (those made from templates as its status names
-    /// them), for the devices of NADs naming a `resourceName`.
-    pub(crate) resource_claims: Vec<String>,
-}
-
-impl PodObject {
-    /// What the plan needs of `pod`, the pod `namespace/name`.
-    pub(crate) fn of(namespace: &str, name: &str, pod: Pod) -> PodObject {
-        let container_ports = container_ports(&pod);
-        let resource_claims = super::devices::claim_names(&pod);
-        let annotations: BTreeMap<String, String> = pod.metadata.annotations.unwrap_or_default();
-        PodObject {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-            networks: annotations.get(NETWORKS_ANNOTATION).cloned(),
-            default_network: annotations.get(DEFAULT_NETWORK_ANNOTATION).cloned(),
-            labels: pod.metadata.labels.unwrap_or_default(),
-            container_ports,
-            resource_claims,
-        }
-    }
-}
 
 /// What looking the pod up came to.
 #[derive(Debug, Clone, PartialEq)]

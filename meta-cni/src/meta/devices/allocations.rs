@@ -9,10 +9,12 @@ use std::collections::HashMap;
 
 use cni::Request;
 
-use super::dra::{self, ClaimDevice};
+use super::device::ClaimDevice;
+use super::dra;
 use crate::meta::config::MetaConf;
 use crate::meta::error::DeviceError;
-use crate::meta::source::{PodObject, Source};
+use crate::meta::pod_object::PodObject;
+use crate::meta::source::Source;
 
 /// A device ID and the claim it was allocated through, if any.
 type Allocated = (String, Option<ClaimDevice>);

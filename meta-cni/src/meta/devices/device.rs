@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::dra::ClaimDevice;
 use super::info_file;
-use crate::meta::attachment::Attachment;
 use crate::meta::config::MetaConf;
 
 /// An attachment's device.
@@ -39,18 +37,19 @@ pub(crate) struct Device {
 
 impl Device {
     /// Device `id` (from `resource`, if allocated from one; add the claim with
-    /// [`Device::through`]) for `att`, with its files under `conf`'s `deviceInfoDir`.
+    /// [`Device::through`]) for interface `ifname` on `network`, with its files under
+    /// `conf`'s `deviceInfoDir`.
     pub(crate) fn new(
         conf: &MetaConf,
         container_id: &str,
-        att: &Attachment,
+        (network, ifname): (&str, &str),
         id: String,
         resource: Option<String>,
     ) -> Device {
         let dir = &conf.device_info_dir;
         Device {
             dp_info_file: resource.as_deref().map(|r| info_file::dp_file(dir, r, &id)),
-            cni_info_file: info_file::cni_file(dir, &att.network, container_id, &att.ifname),
+            cni_info_file: info_file::cni_file(dir, network, container_id, ifname),
             id,
             resource,
             info: None,
@@ -62,23 +61,6 @@ impl Device {
     pub(crate) fn through(mut self, claim: Option<ClaimDevice>) -> Device {
         self.claim = claim;
         self
-    }
-
-    /// Gives `att` this device, as Multus does: `deviceID` and `pciBusID` in every plugin's
-    /// netconf (host-device and SR-IOV read them there), and the `deviceID` and
-    /// `CNIDeviceInfoFile` capabilities in the runtime config.
-    pub(crate) fn attach_to(self, att: &mut Attachment) {
-        for plugin in &mut att.conf.plugins {
-            plugin.insert("deviceID".into(), self.id.clone().into());
-            plugin.insert("pciBusID".into(), self.id.clone().into());
-        }
-        att.runtime_config
-            .insert("deviceID".into(), self.id.clone().into());
-        att.runtime_config.insert(
-            "CNIDeviceInfoFile".into(),
-            self.cni_info_file.display().to_string().into(),
-        );
-        att.device = Some(self);
     }
 
     /// Before ADD: `CNIDeviceInfoFile`'s directory made, so a delegate can write its
@@ -112,4 +94,19 @@ impl Device {
     pub(crate) fn remove_info(&self) -> std::io::Result<()> {
         info_file::remove(&self.cni_info_file)
     }
+}
+
+/// A device allocated through a claim: the claim, and the device as the allocation names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ClaimDevice {
+    /// The claim's namespace.
+    pub(crate) namespace: String,
+    /// The claim's name.
+    pub(crate) claim: String,
+    /// The DRA driver.
+    pub(crate) driver: String,
+    /// The pool.
+    pub(crate) pool: String,
+    /// The device's name in the pool.
+    pub(crate) device: String,
 }

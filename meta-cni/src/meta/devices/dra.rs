@@ -11,11 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::resource::v1::{ResourceClaim, ResourceSlice};
-use serde::{Deserialize, Serialize};
+
 use serde_json::{json, Value};
 
+use super::device::ClaimDevice;
 use crate::meta::attachment::Attachment;
 use crate::meta::error::{DeviceError, SourceError};
 use crate::meta::source::Source;
@@ -24,43 +24,6 @@ use crate::meta::source::Source;
 const RESOURCE_NAME_ATTRIBUTE: &str = "k8s.cni.cncf.io/resourceName";
 /// The device attribute holding the ID the delegate gets.
 const DEVICE_ID_ATTRIBUTE: &str = "k8s.cni.cncf.io/deviceID";
-
-/// A device allocated through a claim: the claim, and the device as the allocation names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct ClaimDevice {
-    /// The claim's namespace.
-    pub(crate) namespace: String,
-    /// The claim's name.
-    pub(crate) claim: String,
-    /// The DRA driver.
-    pub(crate) driver: String,
-    /// The pool.
-    pub(crate) pool: String,
-    /// The device's name in the pool.
-    pub(crate) device: String,
-}
-
-/// The names of the pod's ResourceClaims, in the pod's order; a template's claim not yet
-/// named in the status is left out (the kubelet does not start a pod before it is).
-pub(crate) fn claim_names(pod: &Pod) -> Vec<String> {
-    let statuses = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.resource_claim_statuses.as_ref());
-    let spec_claims = pod.spec.as_ref().and_then(|s| s.resource_claims.as_ref());
-    spec_claims
-        .into_iter()
-        .flatten()
-        .filter_map(|claim| match &claim.resource_claim_name {
-            Some(name) => Some(name.clone()),
-            None => statuses?
-                .iter()
-                .find(|s| s.name == claim.name)?
-                .resource_claim_name
-                .clone(),
-        })
-        .collect()
-}
 
 /// A string attribute of a device.
 fn string_attribute(

@@ -13,4 +13,4 @@ mod info_file;
 
 pub(crate) use allocations::Allocations;
 pub(crate) use device::Device;
-pub(crate) use dra::{claim_names, publish_network_data};
+pub(crate) use dra::publish_network_data;
