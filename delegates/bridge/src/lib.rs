@@ -89,12 +89,7 @@ struct Made {
 }
 
 fn container_netns(req: &Request) -> Result<Netns, Error> {
-    let path = req
-        .inv
-        .netns
-        .as_deref()
-        .ok_or_else(|| Error::environment("required env variables [CNI_NETNS] missing", ""))?;
-    Netns::open(path).map_err(|e| Error::netns(path, e.is_not_found(), e))
+    req.open_netns(Netns::open, kernel::Error::is_not_found)
 }
 
 fn interface(name: &str, mac: &str, sandbox: &str) -> Interface {

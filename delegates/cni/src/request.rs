@@ -281,6 +281,25 @@ impl Request {
             version,
         })
     }
+
+    /// `CNI_NETNS`, for a verb that needs it: code 4 when the runtime did not give it.
+    pub fn netns_path(&self) -> Result<&Path, Error> {
+        self.inv
+            .netns
+            .as_deref()
+            .ok_or_else(|| Error::environment("required env variables [CNI_NETNS] missing", ""))
+    }
+
+    /// `CNI_NETNS` opened by `open` (the kernel layer's), as a CNI error: code 4 when the
+    /// runtime did not give it, 3 when `gone` says the namespace does not exist, else 5.
+    pub fn open_netns<N, E: std::fmt::Display>(
+        &self,
+        open: impl FnOnce(&Path) -> Result<N, E>,
+        gone: impl FnOnce(&E) -> bool,
+    ) -> Result<N, Error> {
+        let path = self.netns_path()?;
+        open(path).map_err(|e| Error::netns(path, gone(&e), e))
+    }
 }
 
 #[cfg(test)]
@@ -317,6 +336,31 @@ mod tests {
         let env = |k: &str| vars.get(k).cloned();
         let command = Command::parse(&env("CNI_COMMAND").unwrap()).unwrap();
         Request::parse(command, &env, &serde_json::to_vec(conf).unwrap(), supported)
+    }
+
+    #[test]
+    fn the_netns_is_opened_as_a_cni_error() {
+        let mut req = exec_view(&good(), &conf("1.0.0"), &Version::ALL).unwrap();
+        let opened = req.open_netns(|p| Ok::<_, String>(p.to_path_buf()), |_| false);
+        assert_eq!(opened.unwrap(), Path::new("/var/run/netns/pod"));
+        let gone = req
+            .open_netns(|_| Err::<(), _>("no such file".to_string()), |_| true)
+            .unwrap_err();
+        assert_eq!(gone.code, ErrorCode::UNKNOWN_CONTAINER);
+        assert!(gone.msg.contains("/var/run/netns/pod"), "{gone:?}");
+        let refused = req
+            .open_netns(|_| Err::<(), _>("permission denied".to_string()), |_| false)
+            .unwrap_err();
+        assert_eq!(
+            (refused.code, refused.details.as_str()),
+            (ErrorCode::IO_FAILURE, "permission denied")
+        );
+        req.inv.netns = None;
+        let missing = req
+            .open_netns(|_| Ok::<_, String>(()), |_| false)
+            .unwrap_err();
+        assert_eq!(missing.code, ErrorCode::INVALID_ENVIRONMENT);
+        assert!(missing.msg.contains("CNI_NETNS"), "{missing:?}");
     }
 
     #[test]

@@ -5,8 +5,6 @@
 //! already gone; CHECK fails while `lo` is down. It holds no state, so STATUS and GC have
 //! nothing to do.
 
-use std::path::Path;
-
 use cni::{CniResult, Error, ErrorCode, Interface, IpConfig, Plugin, Request};
 use kernel::{Netlink, Netns};
 
@@ -19,16 +17,7 @@ pub struct Loopback;
 
 /// The container namespace of a call, which ADD and CHECK require.
 fn netns(req: &Request) -> Result<Netns, Error> {
-    let path = req
-        .inv
-        .netns
-        .as_deref()
-        .ok_or_else(|| Error::environment("required env variables [CNI_NETNS] missing", ""))?;
-    open_netns(path)
-}
-
-fn open_netns(path: &Path) -> Result<Netns, Error> {
-    Netns::open(path).map_err(|e| Error::netns(path, e.is_not_found(), e))
+    req.open_netns(Netns::open, kernel::Error::is_not_found)
 }
 
 fn kernel_error(e: kernel::Error) -> Error {

@@ -73,11 +73,7 @@ pub struct Policy;
 
 /// The container's netns: `Ok(None)` when it is gone (only DEL asks for that).
 fn open_netns(req: &Request) -> Result<Option<Netns>, Error> {
-    let path = req
-        .inv
-        .netns
-        .as_deref()
-        .ok_or_else(|| Error::environment("required env variables [CNI_NETNS] missing", ""))?;
+    let path = req.netns_path()?;
     match Netns::open(path) {
         Ok(ns) => Ok(Some(ns)),
         Err(e) if e.is_not_found() => Ok(None),
