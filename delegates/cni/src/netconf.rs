@@ -82,9 +82,10 @@ impl NetConf {
     /// Decodes a netconf handed over as a JSON object (an in-process call), with the same
     /// errors as [`NetConf::decode`] gives for its text; the object is given back.
     pub fn from_object(object: Map<String, Value>) -> Result<(Self, Map<String, Value>), Error> {
-        // Deserialized by reference, so the object is kept without a copy.
+        // Deserialized by reference, so the object is kept without a copy; a field of the
+        // wrong type is named by its path, as libcni names it.
         let value = Value::Object(object);
-        let conf = NetConf::deserialize(&value)
+        let conf: NetConf = serde_path_to_error::deserialize(&value)
             .map_err(|e| Error::decoding("error decoding network config", e))?;
         let Value::Object(object) = value else {
             unreachable!("built as an object above")
@@ -185,8 +186,11 @@ pub struct ConfList {
 impl ConfList {
     /// Decodes and validates a conflist: code 6 for bad JSON, 7 for a bad list.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let list: ConfList = serde_json::from_slice(bytes)
-            .map_err(|e| Error::decoding("error decoding network config list", e))?;
+        let bad =
+            |e: &dyn std::fmt::Display| Error::decoding("error decoding network config list", e);
+        let mut json = serde_json::Deserializer::from_slice(bytes);
+        let list: ConfList = serde_path_to_error::deserialize(&mut json).map_err(|e| bad(&e))?;
+        json.end().map_err(|e| bad(&e))?;
         list.validate()?;
         Ok(list)
     }
@@ -198,7 +202,7 @@ impl ConfList {
         if value.get("plugins").is_none() {
             return ConfList::single(value);
         }
-        let list: ConfList = serde_json::from_value(value)
+        let list: ConfList = serde_path_to_error::deserialize(value)
             .map_err(|e| Error::decoding("error decoding network config list", e))?;
         list.validate()?;
         Ok(list)

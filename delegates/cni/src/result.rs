@@ -204,11 +204,14 @@ impl CniResult {
     /// Parses a result labelled with `version` (the `cniVersion` in the JSON is not trusted
     /// over the caller's knowledge of what it asked for; see [`CniResult::parse_labelled`]).
     pub fn from_value(value: Value, version: Version) -> Result<Self, Error> {
-        let bad = |e: serde_json::Error| Error::decoding(format!("decode {version} result"), e);
+        // A field of the wrong type is named by its path (`ips[0].address: ...`).
+        let bad = |e: serde_path_to_error::Error<serde_json::Error>| {
+            Error::decoding(format!("decode {version} result"), e)
+        };
         let result = match version.result_format() {
-            ResultFormat::Current => serde_json::from_value::<CniResult>(value).map_err(bad)?,
+            ResultFormat::Current => serde_path_to_error::deserialize(value).map_err(bad)?,
             ResultFormat::Versioned => {
-                let w: VersionedWire = serde_json::from_value(value).map_err(bad)?;
+                let w: VersionedWire = serde_path_to_error::deserialize(value).map_err(bad)?;
                 CniResult {
                     interfaces: w
                         .interfaces
@@ -238,7 +241,7 @@ impl CniResult {
                 }
             }
             ResultFormat::Legacy => {
-                let w: LegacyWire = serde_json::from_value(value).map_err(bad)?;
+                let w: LegacyWire = serde_path_to_error::deserialize(value).map_err(bad)?;
                 let mut result = CniResult {
                     dns: w.dns,
                     ..CniResult::default()

@@ -1,6 +1,6 @@
 //! Properties of the protocol library's parsers over arbitrary input: none panics, and every
-//! refusal is a CNI error with a code of the spec's table and a message; a netconf refused
-//! for a bad field names that field.
+//! refusal is a CNI error with a code of the spec's table and a message; a netconf, conflist
+//! or result refused for a bad field names that field.
 
 use std::collections::HashMap;
 
@@ -150,5 +150,45 @@ proptest! {
                 _ => {}
             }
         }
+    }
+
+    /// A known field of the wrong type, in a netconf, a conflist or a result: the refusal
+    /// names it by its path, as libcni names it.
+    #[test]
+    fn a_field_of_the_wrong_type_is_named(
+        (key, is_string) in prop::sample::select(vec![
+            ("cniVersion", true), ("name", true), ("type", true),
+            ("capabilities", false), ("runtimeConfig", false),
+        ]),
+        wrong in prop_oneof![
+            Just(json!(7)), Just(json!(true)), Just(json!([1])),
+            Just(json!({"a": 1})), Just(json!("text")),
+        ],
+    ) {
+        prop_assume!(if is_string { !wrong.is_string() } else { !wrong.is_object() });
+        let said = |e: Error| format!("{} {}", e.msg, e.details);
+
+        let mut conf = json!({"cniVersion": "1.0.0", "name": "n", "type": "x"});
+        conf[key] = wrong.clone();
+        let e = NetConf::parse(&serde_json::to_vec(&conf).unwrap()).unwrap_err();
+        prop_assert_eq!(e.code.0, 6);
+        let text = said(e);
+        prop_assert!(text.contains(key), "{}", text);
+
+        if is_string && key != "type" {
+            let mut list = json!({"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "x"}]});
+            list[key] = wrong.clone();
+            let e = ConfList::parse(&serde_json::to_vec(&list).unwrap()).unwrap_err();
+            let text = said(e);
+            prop_assert!(text.contains(key), "{}", text);
+        }
+
+        let mut result = json!({"cniVersion": "1.0.0",
+            "interfaces": [{"name": "eth0"}],
+            "ips": [{"address": "10.1.2.3/24", "interface": 0}]});
+        result["ips"][0]["address"] = wrong;
+        let e = CniResult::from_value(result, Version::V1_0_0).unwrap_err();
+        let text = said(e);
+        prop_assert!(text.contains("ips[0].address"), "{}", text);
     }
 }
