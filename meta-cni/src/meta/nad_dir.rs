@@ -144,21 +144,26 @@ fn decode(
             path: path.to_path_buf(),
             at: e.location().map(|l| (l.line(), l.column())),
         })?;
-    let text_of = |key: &str| value.get(key).and_then(Value::as_str);
-    if let Some(api_version) = text_of("apiVersion").filter(|v| *v != API_VERSION) {
+    // Present but not the expected text (another string, or not a string at all).
+    let text_of = |key: &str| {
+        value
+            .get(key)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+    };
+    if let Some(api_version) = text_of("apiVersion").filter(|v| v != API_VERSION) {
         return Err(refused(
             path,
             NadFileRefusal::ApiVersion {
-                found: api_version.to_string(),
+                found: api_version,
                 expected: API_VERSION,
             },
         ));
     }
-    if let Some(kind) = text_of("kind").filter(|k| *k != KIND) {
+    if let Some(kind) = text_of("kind").filter(|k| k != KIND) {
         return Err(refused(
             path,
             NadFileRefusal::Kind {
-                found: kind.to_string(),
+                found: kind,
                 expected: KIND,
             },
         ));
@@ -197,6 +202,7 @@ fn decode(
 mod tests {
     use super::*;
     use cni::{Error, ErrorCode};
+    use serde_json::json;
 
     /// The NAD `default/name` of `store`'s failure, as the runtime sees it.
     fn failure(store: &NadDir, name: &str) -> Error {
@@ -308,5 +314,101 @@ mod tests {
         write(&dir, "big.yaml", &big);
         let e = failure(&store, "big");
         assert!(e.details.contains("at most"), "{e:?}");
+    }
+
+    /// A NAD-shaped document with each part right, wrong or missing; `SECRET` is only in
+    /// what no refusal may quote (the config, an unknown key).
+    fn document() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let part = |right: &'static str| {
+            prop_oneof![
+                Just(Some(json!(right))),
+                Just(None),
+                "[a-zA-Z0-9./-]{0,12}".prop_map(|s| Some(json!(s))),
+                Just(Some(json!(7))),
+                Just(Some(json!({"a": [1]}))),
+            ]
+        };
+        (
+            part(API_VERSION),
+            part(KIND),
+            part("a"),
+            part("default"),
+            prop_oneof![
+                Just(json!(SECRET)),
+                Just(json!({"x": SECRET})),
+                Just(json!(3))
+            ],
+            any::<bool>(),
+        )
+            .prop_map(|(api, kind, name, ns, config, as_yaml)| {
+                let mut metadata = serde_json::Map::new();
+                name.map(|v| metadata.insert("name".into(), v));
+                ns.map(|v| metadata.insert("namespace".into(), v));
+                let mut doc = serde_json::Map::new();
+                api.map(|v| doc.insert("apiVersion".into(), v));
+                kind.map(|v| doc.insert("kind".into(), v));
+                doc.insert("metadata".into(), Value::Object(metadata));
+                doc.insert("spec".into(), json!({"config": config}));
+                doc.insert("note".into(), json!(SECRET));
+                let doc = Value::Object(doc);
+                if as_yaml {
+                    serde_saphyr::to_string(&doc).unwrap()
+                } else {
+                    doc.to_string()
+                }
+            })
+    }
+
+    const SECRET: &str = "s3cr3t-token-value";
+
+    /// Where a refusal says it is, as the runtime sees it: code 6 (not YAML) or 7 (not the
+    /// NAD its path names), naming the file.
+    fn check_refusal(
+        e: NadFileError,
+        path: &Path,
+    ) -> Result<Error, proptest::test_runner::TestCaseError> {
+        let not_yaml = matches!(e, NadFileError::NotYaml { .. });
+        let e = Error::from(e);
+        let expected = if not_yaml {
+            ErrorCode::DECODING_FAILURE
+        } else {
+            ErrorCode::INVALID_NETWORK_CONFIG
+        };
+        proptest::prop_assert_eq!(e.code, expected, "{}", e.msg);
+        proptest::prop_assert!(e.msg.contains(&path.display().to_string()), "{}", e.msg);
+        Ok(e)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any text: a NAD, or a refusal with its code naming the file.
+        #[test]
+        fn any_text_is_a_nad_or_a_refusal_naming_the_file(text in ".{0,200}") {
+            let path = Path::new("/nads/default/a.yaml");
+            if let Err(e) = decode(path, &text, "default", "a") {
+                check_refusal(e, path)?;
+            }
+        }
+
+        /// NAD-shaped documents: a refusal names the file and never quotes the config or
+        /// any other value the file holds beyond the field at fault.
+        #[test]
+        fn a_refused_document_is_never_echoed(text in document()) {
+            let path = Path::new("/nads/default/a.json");
+            match decode(path, &text, "default", "a") {
+                Ok(nad) => {
+                    // Without metadata.name, the name is the path's.
+                    proptest::prop_assert!(nad.name() == "a" || nad.name().is_empty());
+                    proptest::prop_assert!(nad.namespace().is_none_or(|ns| ns == "default"));
+                }
+                Err(e) => {
+                    let e = check_refusal(e, path)?;
+                    let said = format!("{} {}", e.msg, e.details);
+                    proptest::prop_assert!(!said.contains(SECRET), "{said}");
+                }
+            }
+        }
     }
 }

@@ -686,4 +686,37 @@ mod tests {
         assert!(e.msg.contains("default-route"), "{e:?}");
         assert!(e.details.contains("default/net-a"), "{e:?}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any annotation text: a refusal reaches the runtime as code 7 naming the
+        /// annotation, the entry and field at fault where there is one, and the value.
+        #[test]
+        fn any_annotation_refusal_is_a_cni_error_naming_where_it_is(value in ".{0,60}") {
+            let refusals = [
+                (NETWORKS_ANNOTATION, parse_networks_annotation(&value, "default").err()),
+                (
+                    DEFAULT_NETWORK_ANNOTATION,
+                    parse_default_network_annotation(&value, "kube-system").err(),
+                ),
+            ];
+            for (annotation, refusal) in refusals {
+                let Some(refusal) = refusal else { continue };
+                let (index, field) = (refusal.index(), refusal.field().map(str::to_owned));
+                let offending = format!("{:?}", refusal.value());
+                let e = Error::from(selection_error(annotation, refusal));
+                proptest::prop_assert_eq!(e.code, ErrorCode::INVALID_NETWORK_CONFIG);
+                proptest::prop_assert!(e.msg.contains(annotation), "{}", e.msg);
+                proptest::prop_assert!(e.msg.contains(&offending), "{}", e.msg);
+                if let Some(index) = index {
+                    let entry = format!("entry {index}");
+                    proptest::prop_assert!(e.msg.contains(&entry), "{}", e.msg);
+                }
+                if let Some(field) = field {
+                    proptest::prop_assert!(e.msg.contains(&field), "{}", e.msg);
+                }
+            }
+        }
+    }
 }
