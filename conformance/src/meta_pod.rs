@@ -182,5 +182,11 @@ impl MetaPod {
         assert_eq!(self.cni_dir_files(), Vec::<String>::new(), "cache left");
         let rules = inspect::nft_rules(&self.node);
         assert!(rules.is_empty(), "nftables rules left: {rules:?}");
+        // The policy delegate's rules live in the pod's namespace.
+        let rules = inspect::nft_rules(&self.pod);
+        assert!(
+            rules.is_empty(),
+            "nftables rules left in the pod: {rules:?}"
+        );
     }
 }

@@ -347,6 +347,46 @@ fn statement_47_egress_default_deny_and_stateful_replies() {
     assert_eq!(p.tcp_from(A, 80), Deny, "ingress enforced, nothing allowed");
 }
 
+/// Research 5.9 cases 16 and 20: egress DNS over UDP 53 where allowed (another UDP port
+/// denied), and DHCP through default deny when `allowDHCP` is set (a server's datagram to
+/// the client ports, 68 and 546) and not otherwise.
+#[test]
+fn dns_egress_and_dhcp_when_configured() {
+    let p = Pod::new();
+    let _dns = Listener::udp(&p.client, ip(A), 53);
+    let _not_dns = Listener::udp(&p.client, ip(A), 54);
+    let _dhcp = Listener::udp(&p.pod, ip(POD), 68);
+    let _dhcp6 = Listener::udp(&p.pod, ip(POD6), 546);
+    let _other = Listener::udp(&p.pod, ip(POD), 69);
+    let policy = |dhcp: bool| {
+        let mut conf = conf(
+            "net1",
+            groups(
+                &["Ingress", "Egress"],
+                json!([]),
+                json!([{"protocol": "udp", "ports": ["53"], "to": [{"cidr": "10.50.0.2/32"}]}]),
+            ),
+        );
+        conf["allowDHCP"] = json!(dhcp);
+        conf
+    };
+    let from_pod = |port| udp(&p.pod, Some(ip(POD)), ip(A), port);
+
+    p.add("net1", &policy(true));
+    assert_eq!(from_pod(53), Allow, "DNS to the allowed server");
+    // Dropped at the pod's output hook, the datagram's send itself fails (EPERM).
+    assert_ne!(from_pod(54), Allow, "another UDP port to it");
+    assert_eq!(p.udp_from(C, 68), Allow, "DHCPv4 to the client port");
+    assert_eq!(p.udp_from(A6, 546), Allow, "DHCPv6 to the client port");
+    assert_eq!(p.udp_from(C, 69), Deny, "another port under default deny");
+    p.call("DEL", "net1", &policy(true)).quiet_success();
+
+    p.add("net1", &policy(false));
+    assert_eq!(p.udp_from(C, 68), Deny, "DHCP without allowDHCP");
+    assert_eq!(from_pod(53), Allow, "DNS all the same");
+    p.call("DEL", "net1", &policy(false)).quiet_success();
+}
+
 #[test]
 fn statement_47_stateless_needs_its_own_return_rules() {
     let p = Pod::new();
