@@ -17,11 +17,13 @@ use Verdict::{Allow, Deny};
 
 const POD: &str = "10.50.0.1";
 const POD6: &str = "fd50::1";
-/// Client sources: A, B, C, and A's IPv6 address.
+/// Client sources: A, B, C, and their IPv6 addresses.
 const A: &str = "10.50.0.2";
 const B: &str = "10.50.0.3";
 const C: &str = "10.50.0.4";
 const A6: &str = "fd50::2";
+const B6: &str = "fd50::3";
+const C6: &str = "fd50::4";
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -45,7 +47,14 @@ impl Pod {
             &["10.50.0.1/24", "fd50::1/64"],
             &client,
             "c1",
-            &["10.50.0.2/24", "10.50.0.3/24", "10.50.0.4/24", "fd50::2/64"],
+            &[
+                "10.50.0.2/24",
+                "10.50.0.3/24",
+                "10.50.0.4/24",
+                "fd50::2/64",
+                "fd50::3/64",
+                "fd50::4/64",
+            ],
         );
         Pod { pod, client }
     }
@@ -436,6 +445,58 @@ fn statement_47_ipv6_and_ndp_under_default_deny() {
     c["allowNDP"] = json!(false);
     q.add("net1", &c);
     assert_eq!(q.tcp_from(A6, 80), Deny, "NDP dropped");
+}
+
+/// Research 5.9 cases 11 to 15 over IPv6: a CIDR and port, a range's first, last and past
+/// last, UDP where TCP is denied, ICMPv6 echo, and an `except` that excludes only within its
+/// own rule (another rule allowing the excepted source allows it).
+#[test]
+fn ipv6_ports_ranges_protocols_and_except() {
+    let p = Pod::new();
+    let _t = listeners_tcp(&p.pod, POD6, &[80, 2000, 2005, 2006]);
+    let _u = Listener::udp(&p.pod, ip(POD6), 5000);
+    p.add(
+        "net1",
+        &conf(
+            "net1",
+            groups(
+                &["Ingress"],
+                json!([
+                    {"protocol": "tcp", "ports": ["80", "2000-2005"],
+                     "from": [{"cidr": "fd50::/64", "except": ["fd50::3/128"]}]},
+                    {"protocol": "tcp", "ports": ["80"], "from": [{"cidr": "fd50::3/128"}]},
+                    {"protocol": "udp", "ports": ["5000"], "from": [{"cidr": "fd50::2/128"}]},
+                    {"protocol": "icmpv6", "icmpType": 128, "from": [{"cidr": "fd50::2/128"}]}
+                ]),
+                json!([]),
+            ),
+        ),
+    );
+    assert_eq!(p.tcp_from(A6, 80), Allow, "allowed source and port");
+    assert_eq!(
+        (
+            p.tcp_from(A6, 2000),
+            p.tcp_from(A6, 2005),
+            p.tcp_from(A6, 2006)
+        ),
+        (Allow, Allow, Deny),
+        "a range's first, last and past last"
+    );
+    assert_eq!(p.tcp_from(B6, 2000), Deny, "the excepted source");
+    assert_eq!(
+        p.tcp_from(B6, 80),
+        Allow,
+        "the excepted source, by the other rule"
+    );
+    assert_eq!(p.udp_from(A6, 5000), Allow, "udp");
+    assert_eq!(p.tcp_from(A6, 5000), Deny, "tcp on the udp port");
+    assert_eq!(p.udp_from(C6, 5000), Deny, "udp from another source");
+    assert_eq!(
+        ping(&p.client, Some(ip(A6)), ip(POD6)),
+        Allow,
+        "echo from A"
+    );
+    assert_eq!(ping(&p.client, Some(ip(C6)), ip(POD6)), Deny, "echo from C");
 }
 
 #[test]
