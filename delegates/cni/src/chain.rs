@@ -298,7 +298,7 @@ mod tests {
                 return Ok(None);
             }
             let mut result = match conf.get("prevResult") {
-                Some(prev) => CniResult::from_value(prev.clone(), Version::V1_0_0).unwrap(),
+                Some(prev) => CniResult::from_value(prev, Version::V1_0_0).unwrap(),
                 None => CniResult::default(),
             };
             result.interfaces.push(crate::Interface {

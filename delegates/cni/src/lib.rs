@@ -16,6 +16,7 @@ pub mod chain;
 pub mod error;
 pub mod invocation;
 pub mod invoke;
+mod json_decode;
 pub mod logging;
 pub mod mac;
 pub mod netconf;

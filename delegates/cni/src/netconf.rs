@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::json_decode;
 use crate::result::CniResult;
 use crate::validate;
 use crate::version::Version;
@@ -82,10 +83,9 @@ impl NetConf {
     /// Decodes a netconf handed over as a JSON object (an in-process call), with the same
     /// errors as [`NetConf::decode`] gives for its text; the object is given back.
     pub fn from_object(object: Map<String, Value>) -> Result<(Self, Map<String, Value>), Error> {
-        // Deserialized by reference, so the object is kept without a copy; a field of the
-        // wrong type is named by its path, as libcni names it.
+        // Deserialized by reference, so the object is kept without a copy.
         let value = Value::Object(object);
-        let conf: NetConf = serde_path_to_error::deserialize(&value)
+        let conf: NetConf = json_decode::from_value(&value)
             .map_err(|e| Error::decoding("error decoding network config", e))?;
         let Value::Object(object) = value else {
             unreachable!("built as an object above")
@@ -106,7 +106,7 @@ impl NetConf {
     /// The `prevResult`, parsed as a result of `version`.
     pub fn prev_result(&self, version: Version) -> Result<Option<CniResult>, Error> {
         self.prev_result
-            .clone()
+            .as_ref()
             .map(|v| CniResult::from_value(v, version))
             .transpose()
             .map_err(|e| e.context("prevResult"))
@@ -186,11 +186,8 @@ pub struct ConfList {
 impl ConfList {
     /// Decodes and validates a conflist: code 6 for bad JSON, 7 for a bad list.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let bad =
-            |e: &dyn std::fmt::Display| Error::decoding("error decoding network config list", e);
-        let mut json = serde_json::Deserializer::from_slice(bytes);
-        let list: ConfList = serde_path_to_error::deserialize(&mut json).map_err(|e| bad(&e))?;
-        json.end().map_err(|e| bad(&e))?;
+        let list: ConfList = json_decode::from_slice(bytes)
+            .map_err(|e| Error::decoding("error decoding network config list", e))?;
         list.validate()?;
         Ok(list)
     }
@@ -202,7 +199,7 @@ impl ConfList {
         if value.get("plugins").is_none() {
             return ConfList::single(value);
         }
-        let list: ConfList = serde_path_to_error::deserialize(value)
+        let list: ConfList = json_decode::from_value(&value)
             .map_err(|e| Error::decoding("error decoding network config list", e))?;
         list.validate()?;
         Ok(list)

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::json_decode;
 use crate::version::{ResultFormat, Version};
 
 /// An ADD result.
@@ -203,15 +204,12 @@ struct LegacyIp {
 impl CniResult {
     /// Parses a result labelled with `version` (the `cniVersion` in the JSON is not trusted
     /// over the caller's knowledge of what it asked for; see [`CniResult::parse_labelled`]).
-    pub fn from_value(value: Value, version: Version) -> Result<Self, Error> {
-        // A field of the wrong type is named by its path (`ips[0].address: ...`).
-        let bad = |e: serde_path_to_error::Error<serde_json::Error>| {
-            Error::decoding(format!("decode {version} result"), e)
-        };
+    pub fn from_value(value: &Value, version: Version) -> Result<Self, Error> {
+        let bad = |e: String| Error::decoding(format!("decode {version} result"), e);
         let result = match version.result_format() {
-            ResultFormat::Current => serde_path_to_error::deserialize(value).map_err(bad)?,
+            ResultFormat::Current => json_decode::from_value(value).map_err(bad)?,
             ResultFormat::Versioned => {
-                let w: VersionedWire = serde_path_to_error::deserialize(value).map_err(bad)?;
+                let w: VersionedWire = json_decode::from_value(value).map_err(bad)?;
                 CniResult {
                     interfaces: w
                         .interfaces
@@ -241,7 +239,7 @@ impl CniResult {
                 }
             }
             ResultFormat::Legacy => {
-                let w: LegacyWire = serde_path_to_error::deserialize(value).map_err(bad)?;
+                let w: LegacyWire = json_decode::from_value(value).map_err(bad)?;
                 let mut result = CniResult {
                     dns: w.dns,
                     ..CniResult::default()
@@ -279,7 +277,7 @@ impl CniResult {
             .unwrap_or_default()
             .to_string();
         let version = Version::from_config(&label, &Version::ALL)?;
-        Ok((CniResult::from_value(value, version)?, version))
+        Ok((CniResult::from_value(&value, version)?, version))
     }
 
     /// The result in `version`'s wire form. Fails only for 0.1.0/0.2.0 with no address.
@@ -497,7 +495,7 @@ mod tests {
         // Parse the sample as printed in `from`, print it in `to`: each pair is one snapshot.
         let mut all = String::new();
         for from in Version::ALL {
-            let parsed = CniResult::from_value(sample().to_value(from).unwrap(), from).unwrap();
+            let parsed = CniResult::from_value(&sample().to_value(from).unwrap(), from).unwrap();
             for to in Version::ALL {
                 let out = parsed.to_json(to).unwrap();
                 all.push_str(&format!("{from} -> {to}: {out}\n"));
@@ -508,9 +506,11 @@ mod tests {
 
     #[test]
     fn current_round_trip_is_lossless() {
-        let back =
-            CniResult::from_value(sample().to_value(Version::V1_1_0).unwrap(), Version::V1_1_0)
-                .unwrap();
+        let back = CniResult::from_value(
+            &sample().to_value(Version::V1_1_0).unwrap(),
+            Version::V1_1_0,
+        )
+        .unwrap();
         assert_eq!(back, sample());
     }
 
@@ -536,7 +536,7 @@ mod tests {
             "interfaces": [{"name": "eth0"}],
             "ips": [{"interface": 1, "address": "10.0.0.2/24"}]
         });
-        let e = CniResult::from_value(v, Version::V1_0_0).unwrap_err();
+        let e = CniResult::from_value(&v, Version::V1_0_0).unwrap_err();
         assert_eq!(e.code, crate::ErrorCode::DECODING_FAILURE);
         assert!(e.details.contains("interface 1"), "{e}");
     }

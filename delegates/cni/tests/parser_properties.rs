@@ -99,7 +99,7 @@ proptest! {
             prop_assert!(well_formed(&e), "{e:?}");
         }
         for version in Version::ALL {
-            if let Err(e) = CniResult::from_value(value.clone(), version) {
+            if let Err(e) = CniResult::from_value(&value, version) {
                 prop_assert!(well_formed(&e), "{e:?}");
             }
         }
@@ -187,7 +187,7 @@ proptest! {
             "interfaces": [{"name": "eth0"}],
             "ips": [{"address": "10.1.2.3/24", "interface": 0}]});
         result["ips"][0]["address"] = wrong;
-        let e = CniResult::from_value(result, Version::V1_0_0).unwrap_err();
+        let e = CniResult::from_value(&result, Version::V1_0_0).unwrap_err();
         let text = said(e);
         prop_assert!(text.contains("ips[0].address"), "{}", text);
     }
