@@ -144,13 +144,15 @@ fn decode(
             path: path.to_path_buf(),
             at: e.location().map(|l| (l.line(), l.column())),
         })?;
-    // Present but not the expected text (another string, or not a string at all).
-    let text_of = |key: &str| {
+    // Present but not the expected text (another string, or not a string at all); only a
+    // refusal copies what was found.
+    let wrong = |key: &str, expected: &str| {
         value
             .get(key)
+            .filter(|v| v.as_str() != Some(expected))
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
     };
-    if let Some(api_version) = text_of("apiVersion").filter(|v| v != API_VERSION) {
+    if let Some(api_version) = wrong("apiVersion", API_VERSION) {
         return Err(refused(
             path,
             NadFileRefusal::ApiVersion {
@@ -159,7 +161,7 @@ fn decode(
             },
         ));
     }
-    if let Some(kind) = text_of("kind").filter(|k| k != KIND) {
+    if let Some(kind) = wrong("kind", KIND) {
         return Err(refused(
             path,
             NadFileRefusal::Kind {
